@@ -1,0 +1,1 @@
+"""Pure, stateless building blocks: kinematics, neuron steps, e-prop, PCM device stages."""
