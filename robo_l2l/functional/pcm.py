@@ -1,0 +1,133 @@
+r"""Stages of the phase-change-memory (PCM) device model, as pure functions.
+
+Constants are those of IBM aihwkit's ``PCMLikeNoiseModel`` (Nandakumar et al., ICECS 2019) as
+used by Ortner et al. (2025). Conductances are in microsiemens (uS), times in seconds; a weight
+``w`` maps to a differential pair :math:`G^\pm` with :math:`G = (w / s)\, g_{max}`, the positive
+part on :math:`G^+`, the negative part on :math:`G^-` (``s`` is the array's weight scale).
+``g`` denotes a normalised conductance :math:`G / g_{max} \in [0, 1]`.
+
+Pipeline (:mod:`robo_l2l.pcm` composes it): weight -> conductance -> programming noise ->
+drift exponent drawn at programming -> drift at time t -> read noise on every MVM -> weight.
+Gradients pass straight through clipping and quantisation; noise is not differentiated.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+G_MAX_US = 25.0  #: maximal device conductance (uS)
+T_READ_S = 250e-9  #: duration of one read (s)
+_TINY = 1e-12
+
+
+def ste_clamp(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Clamp in the forward pass, identity gradient (straight-through)."""
+    return x + (torch.clamp(x, low, high) - x).detach()
+
+
+def quantize(x: torch.Tensor, step: float | torch.Tensor) -> torch.Tensor:
+    """Round ``x`` to multiples of ``step`` (straight-through gradient)."""
+    return x + (torch.round(x / step) * step - x).detach()
+
+
+def programming_noise_std(g: torch.Tensor, g_max: float = G_MAX_US) -> torch.Tensor:
+    """:math:`\\sigma_{prog} = \\max(-1.1731 g^2 + 1.9650 |g| + 0.2635, 0)` in uS, ``g = G/g_max``.
+
+    The polynomial is fitted for ``g_max`` = 25 uS; for another ``g_max`` it scales linearly.
+    """
+    g = g.abs()
+    return torch.clamp(-1.1731 * g**2 + 1.9650 * g + 0.2635, min=0.0) * (g_max / G_MAX_US)
+
+
+def program(g: torch.Tensor, generator: torch.Generator, g_max: float = G_MAX_US) -> torch.Tensor:
+    """Write normalised signed conductances ``g`` (``[-1, 1]``) with programming noise.
+
+    Only the active device of each pair (sign of ``g``) is written; its conductance gets
+    :math:`\\mathcal N(0, \\sigma_{prog}^2)` and is clipped to :math:`[0, g_{max}]`.
+    Returns the programmed signed normalised conductance (straight-through gradient).
+    """
+    noise = torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
+    noisy_magnitude = g.abs() + (programming_noise_std(g, g_max) / g_max * noise).detach()
+    return torch.sign(g).detach() * ste_clamp(noisy_magnitude, 0.0, 1.0)
+
+
+def drift_exponents(g: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Drift exponents drawn at programming: :math:`\\nu = |\\mu + \\sigma \\mathcal N(0,1)|`.
+
+    :math:`\\mu = \\mathrm{clip}(-0.0155 \\ln|g| + 0.0244, 0.049, 0.1)`,
+    :math:`\\sigma = \\mathrm{clip}(-0.0125 \\ln|g| - 0.0059, 0.008, 0.045)`; a zero
+    conductance takes the limits (no ``log(0)``). Not differentiated.
+    """
+    log_g = torch.log(g.detach().abs().clamp_min(_TINY))
+    mu = torch.clamp(-0.0155 * log_g + 0.0244, 0.049, 0.1)
+    sigma = torch.clamp(-0.0125 * log_g - 0.0059, 0.008, 0.045)
+    noise = torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
+    return (mu + sigma * noise).abs()
+
+
+def drift_factor(nu: torch.Tensor, t: float, t0: float) -> torch.Tensor:
+    """:math:`(t / t_0)^{-\\nu}` for a time ``t >= t0`` (s) after programming."""
+    if not (t > 0 and t0 > 0):
+        raise ValueError(f"drift needs t > 0 and t0 > 0 (seconds), got t={t}, t0={t0}")
+    return torch.exp(-nu * math.log(t / t0))
+
+
+def read_noise_std(
+    g: torch.Tensor, t: float, t_read: float = T_READ_S, g_max: float = G_MAX_US
+) -> torch.Tensor:
+    """1/f read noise of one weight in normalised units (divide by ``g_max`` applied).
+
+    .. math::
+        Q_s = \\min(0.0088 / |G|^{0.65}, 0.2), \\quad
+        \\sigma_{read} = |G|\\, Q_s \\sqrt{\\ln\\frac{t + t_{read}}{t_{read}}} / \\sqrt 2
+
+    with ``G`` in uS and ``t`` (s) the time since programming. Not differentiated.
+    """
+    big_g = g.detach().abs() * g_max
+    q_s = torch.clamp(0.0088 / big_g.clamp_min(_TINY) ** 0.65, max=0.2)
+    window = math.sqrt(math.log((t + t_read) / t_read))
+    return big_g * q_s * window / math.sqrt(2.0) / g_max
+
+
+def _matmul(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``x (B, n) or (B, T, n)`` times ``w (n, m) or (B, n, m)``."""
+    if w.ndim == 2 or x.ndim == 3:
+        return torch.matmul(x, w)
+    return torch.matmul(x.unsqueeze(-2), w).squeeze(-2)
+
+
+def read(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    read_var: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """Matrix-vector product on the array with fresh read noise, sampled per output.
+
+    Given the input, :math:`\\sum_i x_i (W_{ij} + \\epsilon_{ij})` with independent
+    :math:`\\epsilon_{ij} \\sim \\mathcal N(0, \\sigma_{ij}^2)` is Gaussian with mean
+    :math:`(xW)_j` and variance :math:`\\sum_i x_i^2 \\sigma_{ij}^2`, so one draw per output is
+    exact in distribution and costs one extra product instead of ``n*m`` draws.
+
+    Args:
+        x: inputs ``(B, n)`` or ``(B, T, n)`` (one read per time step).
+        weight: ``(n, m)`` or per-task ``(B, n, m)``.
+        read_var: per-device read-noise variance (weight units squared), or ``None``.
+    """
+    out = _matmul(x, weight)
+    if read_var is None:
+        return out
+    std = torch.sqrt(_matmul(x.detach() ** 2, read_var))
+    noise = torch.randn(out.shape, generator=generator, dtype=out.dtype, device=out.device)
+    return out + std * noise
+
+
+def read_per_device(
+    x: torch.Tensor, weight: torch.Tensor, read_std: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """Reference implementation of :func:`read`: one noise draw per device (for tests)."""
+    noise = torch.randn(weight.shape, generator=generator, dtype=weight.dtype,
+                        device=weight.device)
+    return _matmul(x, weight + read_std * noise)

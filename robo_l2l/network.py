@@ -1,0 +1,108 @@
+r"""The two recurrent spiking networks, run over a whole trial.
+
+* The **trainee** (250 LIF, 5 clock inputs, 2 leaky readouts = joint angular velocities in rad/s)
+  whose weights live on PCM (:mod:`robo_l2l.pcm`).
+* The **learning-signal generator** (560 LIF + 240 ALIF, 53 inputs = clock + 16-bit target code,
+  250 leaky readouts = one learning signal per trainee neuron), off-chip, ideal weights.
+
+Inputs and feed-forward currents are precomputed for the whole trial (one product); only the
+recurrent product runs step by step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from robo_l2l.functional import pcm as F
+from robo_l2l.functional.alif import (
+    ALIFParameters, adaptation_strength, alif_initial_state, alif_step,
+)
+from robo_l2l.functional.lif import LIFParameters, lif_initial_state, lif_step, no_self_connections
+from robo_l2l.functional.readout import leaky_filter
+
+KAPPA = math.exp(-1.0 / 20.0)  #: readout decay per step (tau_out = 20 ms)
+N_TRAINEE = 250
+N_GENERATOR = 800
+
+
+class Synapses(NamedTuple):
+    """Weights as a matrix multiplies with them: ``(n, m)`` or per task ``(B, n, m)``, plus the
+    per-device read-noise variance (weight units squared) or ``None`` for exact weights."""
+
+    weight: torch.Tensor
+    read_var: torch.Tensor | None = None
+
+    @staticmethod
+    def exact(weight: torch.Tensor) -> Synapses:
+        return Synapses(weight, None)
+
+
+class Trial(NamedTuple):
+    """One run of the trainee: spikes, pseudo-derivatives and outputs, each ``(B, T, .)``."""
+
+    spikes: torch.Tensor
+    psi: torch.Tensor
+    output: torch.Tensor
+
+
+def run_trainee(
+    clock: torch.Tensor,
+    w_in: Synapses,
+    w_rec: Synapses,
+    w_out: Synapses,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    p: LIFParameters = LIFParameters(),
+    kappa: float = KAPPA,
+) -> Trial:
+    """Run the trainee over the clock input ``(T, 5)`` for ``batch_size`` tasks.
+
+    Recurrent weights get :func:`no_self_connections`; every product reads its array with fresh
+    noise (``generator``) when the synapses carry a read-noise variance.
+    """
+    x = clock.expand(batch_size, *clock.shape)
+    current = F.read(x, w_in.weight, w_in.read_var, generator)
+    rec_w = no_self_connections(w_rec.weight)
+    rec_var = None if w_rec.read_var is None else no_self_connections(w_rec.read_var)
+    n = rec_w.shape[-1]
+    state = lif_initial_state(batch_size, n, current)
+    spikes, psis = [], []
+    for t in range(current.shape[1]):
+        z, state, psi = lif_step(
+            current[:, t], state, lambda z: F.read(z, rec_w, rec_var, generator), p
+        )
+        spikes.append(z)
+        psis.append(psi)
+    z = torch.stack(spikes, 1)
+    y = leaky_filter(F.read(z, w_out.weight, w_out.read_var, generator), kappa)
+    return Trial(z, torch.stack(psis, 1), y)
+
+
+class GeneratorRun(NamedTuple):
+    spikes: torch.Tensor  #: ``(B, T, 800)``
+    learning_signal: torch.Tensor  #: ``(B, T, 250)``
+
+
+def run_generator(
+    inputs: torch.Tensor,
+    w_in: torch.Tensor,
+    w_rec: torch.Tensor,
+    w_out: torch.Tensor,
+    p: ALIFParameters = ALIFParameters(),
+    kappa: float = KAPPA,
+) -> GeneratorRun:
+    """Run the learning-signal generator on ``inputs (B, T, 53)`` (clock then target code)."""
+    current = torch.matmul(inputs, w_in)
+    rec = no_self_connections(w_rec)
+    batch_size, n = current.shape[0], rec.shape[-1]
+    beta = adaptation_strength(n, p, current)
+    state = alif_initial_state(batch_size, n, current)
+    spikes = []
+    for t in range(current.shape[1]):
+        z, state = alif_step(current[:, t], state, lambda z: z @ rec, beta, p)
+        spikes.append(z)
+    z = torch.stack(spikes, 1)
+    return GeneratorRun(z, leaky_filter(torch.matmul(z, w_out), kappa))
