@@ -1,0 +1,196 @@
+"""ScorbotTrack-v0: Gymnasium API, determinism, physics agreeing with the kinematics, bad input."""
+
+import math
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from gymnasium.utils.passive_env_checker import env_render_passive_checker
+
+import robo_l2l.envs  # noqa: F401  (registers the env)
+from robo_l2l.envs import SCORBOT_TRACK_ID, ScorbotTrackEnv, register_envs
+from robo_l2l.envs.scorbot_track import OBS_EE, OBS_TARGET, OBS_TIME
+from robo_l2l.tasks import JOINT_LIMITS, N_STEPS, integrate_omega, sample_trajectories
+
+
+@pytest.fixture
+def env():
+    env = ScorbotTrackEnv()
+    yield env
+    env.close()
+
+
+def _tasks_within_limits(n: int, seed: int = 7):
+    """Tasks of the family whose integrated omega never reaches a joint limit."""
+    tasks = sample_trajectories(64, torch.Generator().manual_seed(seed), dtype=torch.float64)
+    inside = (integrate_omega(tasks.omega, clip=False).abs() <= JOINT_LIMITS).all(-1).all(-1)
+    index = torch.nonzero(inside).flatten()[:n]
+    assert len(index) == n
+    return [tasks[int(i) : int(i) + 1] for i in index]
+
+
+def test_check_env():
+    env = gym.make(SCORBOT_TRACK_ID, render_mode="rgb_array")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # advice on unnormalised / unbounded Box spaces
+        # The 'human' mode needs a display; it is exercised by test_rollout.py's gui test.
+        check_env(env.unwrapped, skip_render_check=True)
+    env.reset(seed=0)
+    env_render_passive_checker(env.unwrapped)
+    env.close()
+
+
+def test_make_and_time_limit():
+    register_envs()  # a second registration is harmless
+    env = gym.make(SCORBOT_TRACK_ID)
+    assert env.spec.max_episode_steps == N_STEPS
+    obs, info = env.reset(seed=1)
+    assert obs.shape == (15,) and obs.dtype == np.float32
+    steps, truncated = 0, False
+    while not truncated:
+        obs, reward, terminated, truncated, info = env.step(np.zeros(2, np.float32))
+        steps += 1
+        assert not terminated
+    assert steps == N_STEPS and obs[OBS_TIME] == N_STEPS
+    env.close()
+
+
+def _rollout(env, seed, n_steps=40):
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    out = [obs]
+    for _ in range(n_steps):
+        obs, reward, _, _, _ = env.step(rng.uniform(-1, 1, 2).astype(np.float32))
+        out.append(np.append(obs, reward))
+    return np.concatenate(out)
+
+
+def test_same_seed_same_rollout():
+    envs = [ScorbotTrackEnv(), ScorbotTrackEnv()]
+    a, b = (_rollout(e, seed=5) for e in envs)
+    np.testing.assert_array_equal(a, b)
+    assert np.isfinite(a).all()
+    # a different seed gives a different target trajectory
+    c = _rollout(envs[0], seed=6)
+    assert not np.array_equal(a, c)
+    for e in envs:
+        e.close()
+
+
+@pytest.mark.parametrize("as_omega", [False, True])
+def test_open_loop_replay_tracks_kinematics(as_omega):
+    env = ScorbotTrackEnv()
+    for task in _tasks_within_limits(2):
+        trajectory = task.omega[0].numpy() if as_omega else task
+        obs, _ = env.reset(options={"trajectory": trajectory})
+        np.testing.assert_allclose(obs[OBS_EE], [0.92, -0.033, 0.3585], atol=1e-6)
+        errors = []
+        for t, omega in enumerate(task.omega[0].numpy()):
+            np.testing.assert_allclose(obs[OBS_TARGET], task.xyz[0, t].numpy(), atol=1e-6)
+            obs, reward, _, truncated, info = env.step(omega)
+            assert np.isfinite(obs).all()
+            assert reward == pytest.approx(-info["tracking_error_m"])
+            errors.append(info["tracking_error_m"])
+        assert truncated
+        assert np.mean(errors) <= 5e-3
+        assert np.max(errors) <= 10e-3
+        assert info["joint_error_rad"].max() < 0.01
+    env.close()
+
+
+def test_sampled_task_tracks_its_joint_path(env):
+    """Family tasks clip q at the limits: replaying dq/dt of the target path still tracks it."""
+    env.reset(seed=3)
+    q = env.task.target.q
+    omega = np.diff(q, axis=0, prepend=np.zeros((1, 2))) / 0.01
+    errors = [env.step(w)[4]["tracking_error_m"] for w in omega]
+    assert np.mean(errors) <= 5e-3
+
+
+def test_gravity_is_on(env):
+    """Without motors holding it the arm falls: the shoulder motor does the work."""
+    env.reset(seed=0)
+    client, robot = env.sim.client, env.robot
+    client.setJointMotorControlArray(robot.body, robot.moving_indices, 0, forces=[0.0, 0.0])
+    for _ in range(10):
+        env.sim.step()
+    assert robot.end_effector_position()[2] < 0.3585 - 0.01
+
+
+def test_rgb_array_shows_arm_and_target():
+    env = ScorbotTrackEnv(render_mode="rgb_array", render_width=160, render_height=120)
+    env.reset(seed=2)
+    for _ in range(5):
+        env.step(np.array([0.5, -0.5], np.float32))
+    image = env.render()
+    assert image.shape == (120, 160, 3) and image.dtype == np.uint8
+    assert image.std() > 10
+    green = (image[..., 1] > 150) & (image[..., 0] < 100) & (image[..., 2] < 100)
+    assert green.sum() > 5  # target spheres
+    env.close()
+    env.close()  # closing twice is fine
+
+
+@pytest.mark.parametrize(
+    "action, match",
+    [
+        (np.array([np.nan, 0.0]), "NaN"),
+        (np.array([0.0, np.inf]), "NaN or inf"),
+        (np.zeros(3), "shape"),
+        (np.zeros((1, 2)), "shape"),
+        (np.array([4.0, 0.0]), "velocity bound"),
+        ("fast", "numeric"),
+    ],
+)
+def test_bad_actions_raise(env, action, match):
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        env.step(action)
+
+
+def test_bad_trajectories_raise(env):
+    with pytest.raises(ValueError, match="shape"):
+        env.reset(options={"trajectory": np.zeros((N_STEPS, 3))})
+    with pytest.raises(ValueError, match="249 steps"):
+        env.reset(options={"trajectory": np.zeros((10, 2))})
+    with pytest.raises(ValueError, match="limits"):
+        env.reset(options={"trajectory": np.full((N_STEPS, 2), 1.0)})  # 2.49 rad > 70 deg
+    with pytest.raises(ValueError, match="NaN"):
+        env.reset(options={"trajectory": np.full((N_STEPS, 2), np.nan)})
+    batch = sample_trajectories(2, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="batch size 1"):
+        env.reset(options={"trajectory": batch})
+    with pytest.raises(ValueError, match="unknown reset option"):
+        env.reset(options={"trajectroy": np.zeros((N_STEPS, 2))})
+    with pytest.raises(ValueError, match="Trajectories or an omega array"):
+        env.reset(options={"trajectory": {"omega": 1}})
+
+
+def test_bad_construction_raises():
+    with pytest.raises(ValueError, match="render_mode"):
+        ScorbotTrackEnv(render_mode="ascii")
+    with pytest.raises(FileNotFoundError, match="missing.urdf"):
+        ScorbotTrackEnv(urdf_path="/nowhere/missing.urdf")
+    with pytest.raises(ValueError, match="0.01"):
+        ScorbotTrackEnv(timestep=1e-3, n_substeps=5)
+
+
+def test_step_before_reset_and_after_end(env):
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(2))
+    env.reset(seed=0, options={"trajectory": np.zeros((N_STEPS, 2))})
+    for _ in range(N_STEPS):
+        env.step(np.zeros(2))
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(2))
+
+
+def test_action_box_covers_task_family():
+    tasks = sample_trajectories(32, torch.Generator().manual_seed(0))
+    assert tasks.omega.abs().max() <= ScorbotTrackEnv.metadata["render_fps"] and math.pi
+    env = ScorbotTrackEnv()
+    assert env.action_space.contains(tasks.omega.abs().amax(dim=(0, 1)).numpy())
+    env.close()
