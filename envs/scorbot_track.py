@@ -88,9 +88,10 @@ class ScorbotTrackEnv(gym.Env):
     ## Arguments
 
     * ``render_mode``: ``None``, ``"human"`` (PyBullet GUI window with the target path drawn
-      in green and the executed path in red; needs an X display) or ``"rgb_array"``
-      (headless TinyRenderer images, target path as green spheres, executed path as a red
-      overlay).
+      as green line and spheres and the executed path as a red line, updated in
+      :meth:`step`; needs an X display; no pacing, the caller sleeps if it wants real time)
+      or ``"rgb_array"`` (headless TinyRenderer images, target path as green spheres,
+      executed path as a red overlay). :meth:`snapshot` gives such an image in both modes.
     * ``n_steps`` (249): steps per episode = trajectory length.
     * ``timestep`` (0.001 s) and ``n_substeps`` (10): physics substep and substeps per env
       step; their product must be 0.01 s.
@@ -215,8 +216,18 @@ class ScorbotTrackEnv(gym.Env):
         self._check_open()
         if self.render_mode != "rgb_array":
             return None
+        return self.snapshot()
+
+    def snapshot(self) -> np.ndarray:
+        """RGB image (H, W, 3) uint8 of the scene from the env's camera, target spheres and
+        executed path included; in ``human`` mode drawn by the GUI's OpenGL renderer (a
+        screenshot of the scene), otherwise by TinyRenderer."""
+        self._check_open()
+        if self.render_mode is None:
+            raise RuntimeError("snapshot() needs render_mode 'human' or 'rgb_array'")
         image = self.sim.camera_image(
-            self.render_width, self.render_height, self._view, self._projection
+            self.render_width, self.render_height, self._view, self._projection,
+            hardware=self.render_mode == "human",
         )
         if len(self._executed) > 1:
             image = self._overlay_path(image, np.asarray(self._executed))
@@ -263,12 +274,11 @@ class ScorbotTrackEnv(gym.Env):
         if self.render_mode == "human":
             self.sim.clear_debug_items()
             self.sim.add_polyline(xyz, TARGET_RGBA[:3], width=3.0)
+        points = xyz[::MARKER_STRIDE]
+        if self._markers:
+            self.sim.move_markers(self._markers, points)
         else:
-            points = xyz[::MARKER_STRIDE]
-            if self._markers:
-                self.sim.move_markers(self._markers, points)
-            else:
-                self._markers = self.sim.add_markers(points, radius=0.009, rgba=TARGET_RGBA)
+            self._markers = self.sim.add_markers(points, radius=0.009, rgba=TARGET_RGBA)
 
     def _overlay_path(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
         from PIL import Image, ImageDraw

@@ -131,13 +131,18 @@ class Simulator:
         shape = self.client.createVisualShape(
             pybullet.GEOM_SPHERE, radius=radius, rgbaColor=list(rgba)
         )
-        return [
+        if self.gui:
+            self.client.configureDebugVisualizer(pybullet.COV_ENABLE_RENDERING, 0)
+        ids = [
             self.client.createMultiBody(
                 baseMass=0.0, baseCollisionShapeIndex=-1, baseVisualShapeIndex=shape,
                 basePosition=list(map(float, p)),
             )
             for p in positions
         ]
+        if self.gui:
+            self.client.configureDebugVisualizer(pybullet.COV_ENABLE_RENDERING, 1)
+        return ids
 
     def move_markers(self, ids: Sequence[int], positions: np.ndarray) -> None:
         """Move the marker bodies ``ids`` to ``positions`` (N, 3) (m)."""
@@ -148,7 +153,7 @@ class Simulator:
         self, points: np.ndarray, rgb: Sequence[float], width: float = 2.0
     ) -> list[int]:
         """Debug line segments through ``points`` (N, 3) (GUI only; ids of the segments)."""
-        batch = len(points) > 2
+        batch = self.gui and len(points) > 2
         if batch:  # the GUI redraws after every item otherwise (about 10 ms each)
             self.client.configureDebugVisualizer(pybullet.COV_ENABLE_RENDERING, 0)
         ids = [
