@@ -10,7 +10,7 @@ import gymnasium as gym
 from robo_l2l.envs.scorbot_track import ScorbotTrackEnv
 from robo_l2l.tasks import N_STEPS
 
-__all__ = ["ScorbotTrackEnv", "register_envs", "SCORBOT_TRACK_ID"]
+__all__ = ["SCORBOT_TRACK_ID", "ScorbotTrackEnv", "register_envs"]
 
 SCORBOT_TRACK_ID = "RoboL2L/ScorbotTrack-v0"
 

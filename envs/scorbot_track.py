@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -102,7 +102,7 @@ class ScorbotTrackEnv(gym.Env):
     * ``render_width``, ``render_height`` (480, 360): size of the ``rgb_array`` images (pixels).
     """
 
-    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": int(round(1 / DT_ARM))}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": round(1 / DT_ARM)}
 
     def __init__(
         self,

@@ -8,8 +8,9 @@ metres, colours RGBA in [0, 1].
 from __future__ import annotations
 
 import functools
+import itertools
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pybullet
@@ -54,6 +55,17 @@ class BulletClient:
 
     def __del__(self) -> None:
         self.close()
+
+
+def flush_native_stdout() -> None:
+    """Flush C stdio: PyBullet prints there (``argv[0]=`` ...), so a script flushes it before
+    its own output to keep, say, a JSON summary on the last line of a pipe."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
 
 
 def has_display() -> bool:
@@ -160,7 +172,7 @@ class Simulator:
             self.client.addUserDebugLine(
                 list(map(float, a)), list(map(float, b)), lineColorRGB=list(rgb), lineWidth=width
             )
-            for a, b in zip(points[:-1], points[1:])
+            for a, b in itertools.pairwise(points)
         ]
         if batch:
             self.client.configureDebugVisualizer(pybullet.COV_ENABLE_RENDERING, 1)

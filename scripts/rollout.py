@@ -24,14 +24,14 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from robo_l2l.envs import ScorbotTrackEnv
-from robo_l2l.envs.simulator import has_display
+from robo_l2l.envs.simulator import flush_native_stdout, has_display
 from robo_l2l.tasks import DT_ARM
 
 
@@ -208,17 +208,7 @@ def _save_gif(frames: list[np.ndarray], path: str, stride: int) -> None:
     images = [Image.fromarray(f).quantize(colors=64, dither=Image.Dither.NONE) for f in frames]
     # one frame per `stride` steps of 10 ms: real time (GIF delays come in 10 ms units)
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:],
-                   duration=int(round(1000 * DT_ARM * stride)), loop=0, optimize=True)
-
-
-def _flush_c_stdout() -> None:
-    """PyBullet prints through C stdio; flush it so the JSON summary stays the last line."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):
-        pass
+                   duration=round(1000 * DT_ARM * stride), loop=0, optimize=True)
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -226,10 +216,10 @@ def cli(argv: list[str] | None = None) -> int:
     try:
         summary = main(cfg)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:
-        _flush_c_stdout()
+        flush_native_stdout()
         print(f"rollout: error: {exc}", file=sys.stderr)
         return 2
-    _flush_c_stdout()
+    flush_native_stdout()
     print(f"tracking error: mean {summary['tracking_error_mean_mm']:.3f} mm, "
           f"max {summary['tracking_error_max_mm']:.3f} mm over {summary['steps']} steps")
     print(json.dumps(summary))

@@ -49,12 +49,13 @@ def test_make_and_time_limit():
     assert env.spec.max_episode_steps == N_STEPS
     obs, info = env.reset(seed=1)
     assert obs.shape == (15,) and obs.dtype == np.float32
+    assert info["time_index"] == 0 and obs[OBS_TIME] == 0
     steps, truncated = 0, False
     while not truncated:
-        obs, reward, terminated, truncated, info = env.step(np.zeros(2, np.float32))
+        obs, _, terminated, truncated, info = env.step(np.zeros(2, np.float32))
         steps += 1
         assert not terminated
-    assert steps == N_STEPS and obs[OBS_TIME] == N_STEPS
+    assert steps == N_STEPS and obs[OBS_TIME] == N_STEPS and info["time_index"] == N_STEPS
     env.close()
 
 

@@ -31,7 +31,7 @@ rollout = _load_script()
 
 def _run(args, env=None, timeout=120):
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=ROOT)
+                          env=env, timeout=timeout, cwd=ROOT, check=False)
 
 
 def test_main_writes_gif_png_and_tracks(tmp_path):
@@ -89,7 +89,8 @@ def test_gui_under_virtual_display(tmp_path):
     """The human render mode opens a real PyBullet window; its OpenGL image is not blank."""
     command = ["xvfb-run", "-a", "-s", "-screen 0 1024x768x24", sys.executable, str(SCRIPT),
                "--gui", "--steps", "10", "--slowdown", "0", "--seed", "1", "--out", str(tmp_path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT,
+                            check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["tracking_error_mean_mm"] < 5
