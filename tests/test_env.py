@@ -59,6 +59,13 @@ def test_make_and_time_limit():
     env.close()
 
 
+def test_make_with_module_prefix():
+    """Gymnasium 1.x ignores the setup.cfg entry point; 'module:id' imports the package."""
+    env = gym.make(f"robo_l2l.envs:{SCORBOT_TRACK_ID}")
+    assert isinstance(env.unwrapped, ScorbotTrackEnv)
+    env.close()
+
+
 def _rollout(env, seed, n_steps=40):
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
