@@ -22,6 +22,7 @@ from robo_l2l.functional.alif import (
 )
 from robo_l2l.functional.lif import LIFParameters, lif_initial_state, lif_step, no_self_connections
 from robo_l2l.functional.readout import leaky_filter
+from robo_l2l.functional.spike_matmul import RecurrentProduct
 
 KAPPA = math.exp(-1.0 / 20.0)  #: readout decay per step (tau_out = 20 ms)
 N_TRAINEE = 250
@@ -65,15 +66,20 @@ def run_trainee(
     """
     x = clock.expand(batch_size, *clock.shape)
     current = F.read(x, w_in.weight, w_in.read_var, generator)
-    rec_w = no_self_connections(w_rec.weight)
+    n_steps = current.shape[1]
+    rec = RecurrentProduct(no_self_connections(w_rec.weight), batch_size, n_steps)
     rec_var = None if w_rec.read_var is None else no_self_connections(w_rec.read_var)
-    n = rec_w.shape[-1]
-    state = lif_initial_state(batch_size, n, current)
+
+    def recurrent(t: int, z: torch.Tensor) -> torch.Tensor:
+        if rec_var is None:
+            return rec(t, z)
+        return rec(t, z) + F.read_noise(z, rec_var, generator)
+
+    state = lif_initial_state(batch_size, rec.w.shape[-1], current)
     spikes, psis = [], []
-    for t in range(current.shape[1]):
-        z, state, psi = lif_step(
-            current[:, t], state, lambda z: F.read(z, rec_w, rec_var, generator), p
-        )
+    # unbind, not current[:, t]: a per-step slice would cost a full-size gradient per step
+    for t, current_t in enumerate(current.unbind(1)):
+        z, state, psi = lif_step(current_t, state, lambda z: recurrent(t, z), p)
         spikes.append(z)
         psis.append(psi)
     z = torch.stack(spikes, 1)
@@ -96,13 +102,14 @@ def run_generator(
 ) -> GeneratorRun:
     """Run the learning-signal generator on ``inputs (B, T, 53)`` (clock then target code)."""
     current = torch.matmul(inputs, w_in)
-    rec = no_self_connections(w_rec)
-    batch_size, n = current.shape[0], rec.shape[-1]
+    batch_size, n_steps = current.shape[:2]
+    rec = RecurrentProduct(no_self_connections(w_rec), batch_size, n_steps)
+    n = w_rec.shape[-1]
     beta = adaptation_strength(n, p, current)
     state = alif_initial_state(batch_size, n, current)
     spikes = []
-    for t in range(current.shape[1]):
-        z, state = alif_step(current[:, t], state, lambda z: z @ rec, beta, p)
+    for t, current_t in enumerate(current.unbind(1)):
+        z, state = alif_step(current_t, state, lambda z: rec(t, z), beta, p)
         spikes.append(z)
     z = torch.stack(spikes, 1)
     return GeneratorRun(z, leaky_filter(torch.matmul(z, w_out), kappa))

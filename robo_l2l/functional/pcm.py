@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from robo_l2l.functional.spike_matmul import spike_matmul
+
 G_MAX_US = 25.0  #: maximal device conductance (uS)
 T_READ_S = 250e-9  #: duration of one read (s)
 _TINY = 1e-12
@@ -112,16 +114,25 @@ def read(
     exact in distribution and costs one extra product instead of ``n*m`` draws.
 
     Args:
-        x: inputs ``(B, n)`` or ``(B, T, n)`` (one read per time step).
+        x: inputs ``(B, n)`` (one step of spikes: the sparse product of
+            :mod:`robo_l2l.functional.spike_matmul`) or ``(B, T, n)`` (one read per time step).
         weight: ``(n, m)`` or per-task ``(B, n, m)``.
         read_var: per-device read-noise variance (weight units squared), or ``None``.
     """
-    out = _matmul(x, weight)
+    spikes = x.ndim == 2  # one step of a recurrent layer: binary, sparse input
+    product = spike_matmul if spikes else _matmul
+    out = product(x, weight)
     if read_var is None:
         return out
-    std = torch.sqrt(_matmul(x.detach() ** 2, read_var))
+    std = torch.sqrt(product(x.detach() ** 2, read_var))
     noise = torch.randn(out.shape, generator=generator, dtype=out.dtype, device=out.device)
     return out + std * noise
+
+
+def read_noise(z: torch.Tensor, read_var: torch.Tensor, generator: torch.Generator | None):
+    """Only the read-noise part of :func:`read` for spikes ``z (B, n)`` (not differentiated)."""
+    std = torch.sqrt(spike_matmul(z.detach(), read_var))
+    return std * torch.randn(std.shape, generator=generator, dtype=std.dtype, device=std.device)
 
 
 def read_per_device(
