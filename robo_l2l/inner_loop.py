@@ -29,13 +29,12 @@ from robo_l2l.functional import eprop
 from robo_l2l.functional.lif import LIFParameters
 from robo_l2l.functional.readout import leaky_filter
 from robo_l2l.losses import GENERATOR_RATE_HZ, TRAINEE_RATE_HZ, rate_regularizer, task_loss
-from robo_l2l.network import KAPPA, N_GENERATOR, N_TRAINEE, Synapses, Trial, run_generator, run_trainee
+from robo_l2l.network import KAPPA, Synapses, Trial, run_generator, run_trainee
 from robo_l2l.pcm import DeployedMatrix, PCMConfig
-from robo_l2l.tasks import N_CLOCK, Trajectories, clock_input, encode_target
+from robo_l2l.controller import ControllerWeights
+from robo_l2l.tasks import Trajectories, clock_input, encode_target
 
 RULES = ("natural", "readout")
-N_OUT = 2
-N_LSG_IN = N_CLOCK + 48
 
 
 @dataclass(frozen=True)
@@ -61,45 +60,6 @@ class InnerRule:
             raise ValueError(f"k_updates must be an integer >= 1, got {self.k_updates}")
         if not self.lr > 0:
             raise ValueError(f"inner learning rate must be > 0, got {self.lr}")
-
-
-class ControllerWeights(NamedTuple):
-    """Initial (meta-learned) weights; generator weights only for the natural rule."""
-
-    w_in: torch.Tensor  #: (5, 250)
-    w_rec: torch.Tensor  #: (250, 250)
-    w_out: torch.Tensor  #: (250, 2)
-    lsg_w_in: torch.Tensor | None = None  #: (53, 800)
-    lsg_w_rec: torch.Tensor | None = None  #: (800, 800)
-    lsg_w_out: torch.Tensor | None = None  #: (800, 250)
-    readout_lr: torch.Tensor | None = None  #: () or (250, 2), log-free positive learning rate
-
-    def check(self, rule: InnerRule) -> None:
-        """Raise ``ValueError`` naming the first weight of the wrong shape or with NaN."""
-        n_in = self.w_in.shape[0] if self.w_in.ndim == 2 else None
-        expected = {
-            "w_in": (N_CLOCK, N_TRAINEE),
-            "w_rec": (N_TRAINEE, N_TRAINEE),
-            "w_out": (N_TRAINEE, N_OUT),
-        }
-        if rule.kind == "natural":
-            expected |= {
-                "lsg_w_in": (N_LSG_IN, N_GENERATOR),
-                "lsg_w_rec": (N_GENERATOR, N_GENERATOR),
-                "lsg_w_out": (N_GENERATOR, N_TRAINEE),
-            }
-        del n_in
-        for name, shape in expected.items():
-            value = getattr(self, name)
-            if value is None:
-                raise ValueError(f"the {rule.kind} rule needs {name} {shape}, got None")
-            if tuple(value.shape) != shape:
-                raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
-            if not torch.isfinite(value).all():
-                raise ValueError(f"{name} contains NaN or inf")
-        if self.readout_lr is not None and self.readout_lr.shape not in ((), (N_TRAINEE, N_OUT)):
-            raise ValueError(f"readout_lr must be a scalar or (250, 2), got "
-                             f"{tuple(self.readout_lr.shape)}")
 
 
 class InnerLoopResult(NamedTuple):
@@ -145,7 +105,7 @@ def inner_loop(
         raise TypeError(f"rule must be an InnerRule, got {type(rule).__name__}")
     if not isinstance(pcm, PCMConfig):
         raise TypeError(f"deployment must be a PCMConfig, got {type(pcm).__name__}")
-    weights.check(rule)
+    weights.check(rule.kind)
     batch_size, n_steps = tasks.omega.shape[:2]
     dtype, device = weights.w_in.dtype, weights.w_in.device
     tasks = tasks.to(device, dtype)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 REFERENCE_DIR = Path(
     os.environ.get("ROBO_L2L_REFERENCE", Path(__file__).resolve().parents[1] / ".." / "shared" / "reference")
@@ -24,13 +23,9 @@ def _need(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def reference_weights():
-    from robo_l2l.inner_loop import ControllerWeights
-    from robo_l2l.reference_checkpoint import load_reference_checkpoint
+    from robo_l2l.controller import controller_from_reference
 
-    c = load_reference_checkpoint(_need(CHECKPOINT))
-    t = {k: torch.from_numpy(v) for k, v in c.items()}
-    return ControllerWeights(t["W_in_trainee"], t["W_rec_trainee"], t["W_out_trainee"],
-                             t["W_in_lsg"], t["W_rec_lsg"], t["W_out_lsg"])
+    return controller_from_reference(_need(CHECKPOINT))
 
 
 @pytest.fixture(scope="session", params=["golden_inner_loop.npz", "golden_inner_loop_quantized.npz"])

@@ -4,9 +4,8 @@ import torch
 from robo_l2l import tasks
 from robo_l2l.functional import eprop
 from robo_l2l.functional.readout import leaky_filter
-from robo_l2l.inner_loop import (
-    ControllerWeights, InnerRule, inner_loop, readout_learning_signal,
-)
+from robo_l2l.controller import ControllerWeights
+from robo_l2l.inner_loop import InnerRule, inner_loop, readout_learning_signal
 from robo_l2l.network import KAPPA
 from robo_l2l.pcm import PCMConfig
 
