@@ -47,8 +47,9 @@ class Scorbot:
         ValueError: the URDF lacks one of the joints or the end-effector link.
     """
 
-    def __init__(self, sim: Simulator, urdf_path: str | os.PathLike | None = None,
-                 hold_gain: float = 0.3) -> None:
+    def __init__(
+        self, sim: Simulator, urdf_path: str | os.PathLike | None = None, hold_gain: float = 0.3
+    ) -> None:
         self.sim = sim
         client = sim.client
         if urdf_path is None:
@@ -96,7 +97,9 @@ class Scorbot:
     def _load(client, path: Path) -> int:
         try:
             return client.loadURDF(
-                str(path), basePosition=[0, 0, 0], useFixedBase=True,
+                str(path),
+                basePosition=[0, 0, 0],
+                useFixedBase=True,
                 flags=pybullet.URDF_USE_INERTIA_FROM_FILE,
             )
         except pybullet.error as exc:
@@ -106,20 +109,27 @@ class Scorbot:
         """Put the joints at ``q`` (4,) rad (default: home pose), at rest, motors re-armed."""
         q = np.zeros(4) if q is None else np.asarray(q, dtype=np.float64)
         client = self.sim.client
-        for index, angle in zip(self.joint_indices, q):
+        for index, angle in zip(self.joint_indices, q, strict=False):
             client.resetJointState(self.body, index, float(angle), 0.0)
         client.setJointMotorControlArray(
-            self.body, self.held_indices, pybullet.POSITION_CONTROL,
-            targetPositions=[0.0, 0.0], targetVelocities=[0.0, 0.0],
-            positionGains=[self.hold_gain] * 2, forces=self._held_forces,
+            self.body,
+            self.held_indices,
+            pybullet.POSITION_CONTROL,
+            targetPositions=[0.0, 0.0],
+            targetVelocities=[0.0, 0.0],
+            positionGains=[self.hold_gain] * 2,
+            forces=self._held_forces,
         )
         self.set_velocities(np.zeros(2))
 
     def set_velocities(self, omega: np.ndarray) -> None:
         """Command angular velocities (rad/s) of base and shoulder, capped at the effort limits."""
         self.sim.client.setJointMotorControlArray(
-            self.body, self.moving_indices, pybullet.VELOCITY_CONTROL,
-            targetVelocities=[float(omega[0]), float(omega[1])], forces=self._moving_forces,
+            self.body,
+            self.moving_indices,
+            pybullet.VELOCITY_CONTROL,
+            targetVelocities=[float(omega[0]), float(omega[1])],
+            forces=self._moving_forces,
         )
 
     def joint_state(self) -> tuple[np.ndarray, np.ndarray]:

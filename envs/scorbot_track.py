@@ -109,7 +109,10 @@ class ScorbotTrackEnv(gym.Env):
     * ``render_width``, ``render_height`` (480, 360): size of the ``rgb_array`` images (pixels).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": round(1 / DT_ARM)}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["human", "rgb_array"],
+        "render_fps": round(1 / DT_ARM),
+    }
 
     def __init__(
         self,
@@ -144,16 +147,18 @@ class ScorbotTrackEnv(gym.Env):
         self.render_height = int(render_height)
 
         self.action_space = spaces.Box(-MAX_ACTION, MAX_ACTION, shape=(2,), dtype=np.float32)
-        low = np.concatenate([
-            np.full(4, -math.pi), np.full(4, -np.inf), np.full(6, -WORKSPACE), [0.0]
-        ]).astype(np.float32)
-        high = np.concatenate([
-            np.full(4, math.pi), np.full(4, np.inf), np.full(6, WORKSPACE), [self.n_steps]
-        ]).astype(np.float32)
+        low = np.concatenate(
+            [np.full(4, -math.pi), np.full(4, -np.inf), np.full(6, -WORKSPACE), [0.0]]
+        ).astype(np.float32)
+        high = np.concatenate(
+            [np.full(4, math.pi), np.full(4, np.inf), np.full(6, WORKSPACE), [self.n_steps]]
+        ).astype(np.float32)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
 
         self.sim = Simulator(
-            gui=render_mode == "human", timestep=timestep, n_substeps=n_substeps,
+            gui=render_mode == "human",
+            timestep=timestep,
+            n_substeps=n_substeps,
             solver_iterations=solver_iterations,
         )
         try:
@@ -169,8 +174,12 @@ class ScorbotTrackEnv(gym.Env):
         self._executed: list[np.ndarray] = []
         if render_mode is not None:
             self._view, self._projection = self.sim.camera_matrices(
-                self.render_width, self.render_height, CAMERA["target"], CAMERA["distance"],
-                CAMERA["yaw"], CAMERA["pitch"],
+                self.render_width,
+                self.render_height,
+                CAMERA["target"],
+                CAMERA["distance"],
+                CAMERA["yaw"],
+                CAMERA["pitch"],
             )
             self.sim.set_gui_camera(
                 CAMERA["target"], CAMERA["distance"], CAMERA["yaw"], CAMERA["pitch"]
@@ -233,7 +242,10 @@ class ScorbotTrackEnv(gym.Env):
         if self.render_mode is None:
             raise RuntimeError("snapshot() needs render_mode 'human' or 'rgb_array'")
         image = self.sim.camera_image(
-            self.render_width, self.render_height, self._view, self._projection,
+            self.render_width,
+            self.render_height,
+            self._view,
+            self._projection,
             hardware=self.render_mode == "human",
         )
         if len(self._executed) > 1:
@@ -255,7 +267,9 @@ class ScorbotTrackEnv(gym.Env):
         try:
             omega = np.asarray(action, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"action must be a numeric array of shape (2,), got {action!r}") from exc
+            raise ValueError(
+                f"action must be a numeric array of shape (2,), got {action!r}"
+            ) from exc
         if omega.shape != (2,):
             raise ValueError(f"action must have shape (2,) (base, shoulder), got {omega.shape}")
         if not np.isfinite(omega).all():

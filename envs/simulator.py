@@ -98,7 +98,9 @@ class Simulator:
         if int(n_substeps) != n_substeps or n_substeps < 1:
             raise ValueError(f"n_substeps must be a positive integer, got {n_substeps}")
         if int(solver_iterations) != solver_iterations or solver_iterations < 1:
-            raise ValueError(f"solver_iterations must be a positive integer, got {solver_iterations}")
+            raise ValueError(
+                f"solver_iterations must be a positive integer, got {solver_iterations}"
+            )
         if gui and not has_display():
             raise RuntimeError(
                 "the PyBullet GUI needs an X display but DISPLAY is not set; run headless "
@@ -110,8 +112,10 @@ class Simulator:
         self.n_substeps = int(n_substeps)
         self.client = BulletClient(pybullet.GUI if gui else pybullet.DIRECT)
         self.client.setPhysicsEngineParameter(
-            fixedTimeStep=self.timestep, numSubSteps=0,
-            numSolverIterations=int(solver_iterations), solverResidualThreshold=1e-10,
+            fixedTimeStep=self.timestep,
+            numSubSteps=0,
+            numSolverIterations=int(solver_iterations),
+            solverResidualThreshold=1e-10,
         )
         self.client.setGravity(0.0, 0.0, -gravity)
         if gui:
@@ -134,9 +138,7 @@ class Simulator:
 
     # -- visual aids (no collision shape, no mass: they do not touch the physics) --------------
 
-    def add_markers(
-        self, positions: np.ndarray, radius: float, rgba: Sequence[float]
-    ) -> list[int]:
+    def add_markers(self, positions: np.ndarray, radius: float, rgba: Sequence[float]) -> list[int]:
         """Static visual spheres at ``positions`` (N, 3) (m); returns their body ids."""
         # One body per sphere: createMultiBody(batchPositions=...) returns ids that do not
         # match the bodies it creates in PyBullet 3.2.7.
@@ -147,7 +149,9 @@ class Simulator:
             self.client.configureDebugVisualizer(pybullet.COV_ENABLE_RENDERING, 0)
         ids = [
             self.client.createMultiBody(
-                baseMass=0.0, baseCollisionShapeIndex=-1, baseVisualShapeIndex=shape,
+                baseMass=0.0,
+                baseCollisionShapeIndex=-1,
+                baseVisualShapeIndex=shape,
                 basePosition=list(map(float, p)),
             )
             for p in positions
@@ -158,7 +162,7 @@ class Simulator:
 
     def move_markers(self, ids: Sequence[int], positions: np.ndarray) -> None:
         """Move the marker bodies ``ids`` to ``positions`` (N, 3) (m)."""
-        for body, p in zip(ids, positions):
+        for body, p in zip(ids, positions, strict=False):
             self.client.resetBasePositionAndOrientation(body, list(map(float, p)), [0, 0, 0, 1])
 
     def add_polyline(
@@ -195,8 +199,12 @@ class Simulator:
     ) -> tuple[np.ndarray, np.ndarray]:
         """OpenGL view and projection matrices (4x4, column-major lists as PyBullet returns)."""
         view = self.client.computeViewMatrixFromYawPitchRoll(
-            cameraTargetPosition=list(target), distance=distance, yaw=yaw, pitch=pitch,
-            roll=0.0, upAxisIndex=2,
+            cameraTargetPosition=list(target),
+            distance=distance,
+            yaw=yaw,
+            pitch=pitch,
+            roll=0.0,
+            upAxisIndex=2,
         )
         projection = self.client.computeProjectionMatrixFOV(
             fov=fov, aspect=width / height, nearVal=0.05, farVal=10.0
@@ -204,19 +212,27 @@ class Simulator:
         return np.asarray(view), np.asarray(projection)
 
     def camera_image(
-        self, width: int, height: int, view: np.ndarray, projection: np.ndarray,
+        self,
+        width: int,
+        height: int,
+        view: np.ndarray,
+        projection: np.ndarray,
         hardware: bool = False,
     ) -> np.ndarray:
         """RGB image (height, width, 3) uint8; TinyRenderer unless ``hardware`` (GUI OpenGL)."""
         renderer = pybullet.ER_BULLET_HARDWARE_OPENGL if hardware else pybullet.ER_TINY_RENDERER
         _, _, rgba, _, _ = self.client.getCameraImage(
-            width, height, viewMatrix=view.tolist(), projectionMatrix=projection.tolist(),
+            width,
+            height,
+            viewMatrix=view.tolist(),
+            projectionMatrix=projection.tolist(),
             renderer=renderer,
         )
         return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()
 
-    def set_gui_camera(self, target: Sequence[float], distance: float, yaw: float,
-                       pitch: float) -> None:
+    def set_gui_camera(
+        self, target: Sequence[float], distance: float, yaw: float, pitch: float
+    ) -> None:
         if self.gui:
             self.client.resetDebugVisualizerCamera(distance, yaw, pitch, list(target))
 

@@ -70,8 +70,9 @@ def target_from_trajectories(trajectories: Trajectories, n_steps: int) -> Target
     """
     if len(trajectories) != 1:
         raise ValueError(f"expected a Trajectories of batch size 1, got {len(trajectories)}")
-    omega, q, xyz = (t.detach().cpu().double() for t in
-                     (trajectories.omega, trajectories.q, trajectories.xyz))
+    omega, q, xyz = (
+        t.detach().cpu().double() for t in (trajectories.omega, trajectories.q, trajectories.xyz)
+    )
     expected = {"omega": (1, n_steps, 2), "q": (1, n_steps, 2), "xyz": (1, n_steps, 3)}
     for name, tensor in (("omega", omega), ("q", q), ("xyz", xyz)):
         if tuple(tensor.shape) != expected[name]:

@@ -48,14 +48,19 @@ class ControllerWeights(NamedTuple):
             if not torch.isfinite(value).all():
                 raise ValueError(f"{name} contains NaN or inf")
         if self.readout_lr is not None and self.readout_lr.shape not in ((), (N_TRAINEE, N_OUT)):
-            raise ValueError(f"readout_lr must be a scalar or (250, 2), got "
-                             f"{tuple(self.readout_lr.shape)}")
+            raise ValueError(
+                f"readout_lr must be a scalar or (250, 2), got {tuple(self.readout_lr.shape)}"
+            )
 
 
 def controller_from_reference(path: str | os.PathLike) -> ControllerWeights:
     """The authors' published weights (see :func:`load_reference_checkpoint`) as float32 tensors."""
     c = {k: torch.from_numpy(v) for k, v in load_reference_checkpoint(path).items()}
     return ControllerWeights(
-        c["W_in_trainee"], c["W_rec_trainee"], c["W_out_trainee"],
-        c["W_in_lsg"], c["W_rec_lsg"], c["W_out_lsg"],
+        c["W_in_trainee"],
+        c["W_rec_trainee"],
+        c["W_out_trainee"],
+        c["W_in_lsg"],
+        c["W_rec_lsg"],
+        c["W_out_lsg"],
     )

@@ -32,9 +32,12 @@ class BatchStats:
         after, after_std = self._mean_std(self.loss_after)
         devices, _ = self._mean_std(self.devices_written)
         return {
-            "loss_before_mean": before, "loss_before_std": before_std,
-            "loss_after_mean": after, "loss_after_std": after_std,
-            "devices_written_mean": devices, "n_tasks": self.n_tasks,
+            "loss_before_mean": before,
+            "loss_before_std": before_std,
+            "loss_after_mean": after,
+            "loss_after_std": after_std,
+            "devices_written_mean": devices,
+            "n_tasks": self.n_tasks,
         }
 
 

@@ -25,13 +25,13 @@ from typing import NamedTuple
 import torch
 
 from robo_l2l import pcm as pcm_model
+from robo_l2l.controller import ControllerWeights
 from robo_l2l.functional import eprop
 from robo_l2l.functional.lif import LIFParameters
 from robo_l2l.functional.readout import leaky_filter
 from robo_l2l.losses import GENERATOR_RATE_HZ, TRAINEE_RATE_HZ, rate_regularizer, task_loss
 from robo_l2l.network import KAPPA, Synapses, Trial, run_generator, run_trainee
 from robo_l2l.pcm import DeployedMatrix, PCMConfig
-from robo_l2l.controller import ControllerWeights
 from robo_l2l.tasks import Trajectories, clock_input, encode_target
 
 RULES = ("natural", "readout")
@@ -118,8 +118,13 @@ def inner_loop(
 
     def trial() -> Trial:
         return run_trainee(
-            clock, _synapses(arrays["w_in"]), _synapses(arrays["w_rec"]),
-            _synapses(arrays["w_out"]), batch_size, generator, neuron,
+            clock,
+            _synapses(arrays["w_in"]),
+            _synapses(arrays["w_rec"]),
+            _synapses(arrays["w_out"]),
+            batch_size,
+            generator,
+            neuron,
         )
 
     learning_signals = generator_spikes = None
@@ -171,8 +176,15 @@ def inner_loop(
         reg = reg + rate_regularizer(generator_spikes, GENERATOR_RATE_HZ)
     losses = torch.stack(trials_losses)
     return InnerLoopResult(
-        before=first, after=current, learning_signals=learning_signals,
-        generator_spikes=generator_spikes, updates=applied, devices_written=torch.stack(written),
-        loss_before=losses[0], loss_after=losses[-1], losses=losses, regularizer=reg,
+        before=first,
+        after=current,
+        learning_signals=learning_signals,
+        generator_spikes=generator_spikes,
+        updates=applied,
+        devices_written=torch.stack(written),
+        loss_before=losses[0],
+        loss_after=losses[-1],
+        losses=losses,
+        regularizer=reg,
         deployed=arrays,
     )

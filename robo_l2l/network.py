@@ -18,7 +18,10 @@ import torch
 
 from robo_l2l.functional import pcm as F
 from robo_l2l.functional.alif import (
-    ALIFParameters, adaptation_strength, alif_initial_state, alif_step,
+    ALIFParameters,
+    adaptation_strength,
+    alif_initial_state,
+    alif_step,
 )
 from robo_l2l.functional.lif import LIFParameters, lif_initial_state, lif_step, no_self_connections
 from robo_l2l.functional.readout import leaky_filter
@@ -79,7 +82,7 @@ def run_trainee(
     spikes, psis = [], []
     # unbind, not current[:, t]: a per-step slice would cost a full-size gradient per step
     for t, current_t in enumerate(current.unbind(1)):
-        z, state, psi = lif_step(current_t, state, lambda z: recurrent(t, z), p)
+        z, state, psi = lif_step(current_t, state, lambda z, t=t: recurrent(t, z), p)
         spikes.append(z)
         psis.append(psi)
     z = torch.stack(spikes, 1)
@@ -109,7 +112,7 @@ def run_generator(
     state = alif_initial_state(batch_size, n, current)
     spikes = []
     for t, current_t in enumerate(current.unbind(1)):
-        z, state = alif_step(current_t, state, lambda z: rec(t, z), beta, p)
+        z, state = alif_step(current_t, state, lambda z, t=t: rec(t, z), beta, p)
         spikes.append(z)
     z = torch.stack(spikes, 1)
     return GeneratorRun(z, leaky_filter(torch.matmul(z, w_out), kappa))

@@ -110,8 +110,12 @@ class DeployedMatrix(NamedTuple):
 
 
 def _weight_at(
-    target: torch.Tensor, programmed: torch.Tensor, nu: torch.Tensor, scale: torch.Tensor,
-    cfg: PCMConfig, t: float,
+    target: torch.Tensor,
+    programmed: torch.Tensor,
+    nu: torch.Tensor,
+    scale: torch.Tensor,
+    cfg: PCMConfig,
+    t: float,
 ) -> torch.Tensor:
     f = F.drift_factor(nu, t, cfg.t0_s) if cfg.drift else torch.ones_like(nu)
     if cfg.reference_arithmetic:
@@ -120,7 +124,10 @@ def _weight_at(
 
 
 def _finish(
-    target: torch.Tensor, programmed: torch.Tensor, nu: torch.Tensor, scale: torch.Tensor,
+    target: torch.Tensor,
+    programmed: torch.Tensor,
+    nu: torch.Tensor,
+    scale: torch.Tensor,
     cfg: PCMConfig,
 ) -> DeployedMatrix:
     weight = _weight_at(target, programmed, nu, scale, cfg, cfg.t_inference_s)
@@ -203,8 +210,9 @@ def apply_update(
     new_target = matrix.target + delta
     if cfg.reference_arithmetic:
         clipped = F.ste_clamp(new_target, -1.0, 1.0)
-        noise = torch.randn(clipped.shape, generator=generator, dtype=delta.dtype,
-                            device=delta.device)
+        noise = torch.randn(
+            clipped.shape, generator=generator, dtype=delta.dtype, device=delta.device
+        )
         std = F.programming_noise_std(clipped, cfg.g_max_us) / cfg.g_max_us
         programmed_new = clipped + (std * noise).detach() * cfg.programming_noise
         g_for_drift = clipped

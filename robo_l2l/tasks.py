@@ -55,7 +55,9 @@ class Trajectories:
         return self.omega.shape[0]
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Trajectories:
-        return Trajectories(*(t.to(device=device, dtype=dtype) for t in (self.omega, self.q, self.xyz)))
+        return Trajectories(
+            *(t.to(device=device, dtype=dtype) for t in (self.omega, self.q, self.xyz))
+        )
 
     def __getitem__(self, index) -> Trajectories:
         return Trajectories(self.omega[index], self.q[index], self.xyz[index])
@@ -71,7 +73,9 @@ def sample_walk(
     if batch_size < 1 or n_steps < 1:
         raise ValueError(f"batch_size and n_steps must be >= 1, got {batch_size}, {n_steps}")
     steps = torch.randn(
-        (batch_size, n_steps, 2), generator=generator, dtype=torch.float64,
+        (batch_size, n_steps, 2),
+        generator=generator,
+        dtype=torch.float64,
         device=generator.device,
     )
     return torch.cumsum(steps * WALK_STD, dim=1).to(dtype)
@@ -136,9 +140,11 @@ def check_trajectory(omega: torch.Tensor, name: str = "trajectory") -> None:
     q = integrate_omega(omega.double(), clip=False)
     over = (q.abs() > JOINT_LIMITS.to(q.device) + 1e-6).any(dim=(0, 1))
     if over.any():
-        joints = [n for n, o in zip(("base", "shoulder"), over.tolist()) if o]
-        raise ValueError(f"{name}: joint angles leave the limits (base 130 deg, shoulder 70 deg) "
-                         f"for joint(s) {joints}")
+        joints = [n for n, o in zip(("base", "shoulder"), over.tolist(), strict=False) if o]
+        raise ValueError(
+            f"{name}: joint angles leave the limits (base 130 deg, shoulder 70 deg) "
+            f"for joint(s) {joints}"
+        )
 
 
 def clock_input(n_steps: int = N_STEPS, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -25,7 +25,9 @@ REFERENCE = {"pcm": (0.320, 0.107), "ideal": (0.322, 0.0106)}
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, help="rapid_learning_robot_checkpoint.pickle")
+    parser.add_argument(
+        "--checkpoint", required=True, help="rapid_learning_robot_checkpoint.pickle"
+    )
     parser.add_argument("--batches", type=int, default=5, help="number of fresh task batches")
     parser.add_argument("--batch-size", type=int, default=90, help="tasks per batch")
     parser.add_argument("--seed", type=int, default=0, help="seed of tasks and device noise")
@@ -46,20 +48,25 @@ def main(argv: list[str] | None = None) -> dict:
         "pcm_per_matrix": PCMConfig(),
     }
     rows = {}
-    print(f"{'deployment':<16} {'loss before':>18} {'loss after':>18} {'devices/task':>13} "
-          f"{'s/batch':>8}  reference (before / after)")
+    print(
+        f"{'deployment':<16} {'loss before':>18} {'loss after':>18} {'devices/task':>13} "
+        f"{'s/batch':>8}  reference (before / after)"
+    )
     for name, cfg in deployments.items():
         start = time.perf_counter()
-        stats = evaluate(weights, InnerRule("natural"), cfg, args.batches, args.batch_size,
-                         args.seed)
+        stats = evaluate(
+            weights, InnerRule("natural"), cfg, args.batches, args.batch_size, args.seed
+        )
         seconds = (time.perf_counter() - start) / args.batches
         s = stats.summary()
         rows[name] = s
         ref = REFERENCE.get(name)
         ref_text = f"{ref[0]:.3f} / {ref[1]:.4f}" if ref else "(ours)"
-        print(f"{name:<16} {s['loss_before_mean']:>9.4f} ± {s['loss_before_std']:.4f} "
-              f"{s['loss_after_mean']:>9.4f} ± {s['loss_after_std']:.4f} "
-              f"{s['devices_written_mean']:>13.0f} {seconds:>8.2f}  {ref_text}")
+        print(
+            f"{name:<16} {s['loss_before_mean']:>9.4f} ± {s['loss_before_std']:.4f} "
+            f"{s['loss_after_mean']:>9.4f} ± {s['loss_after_std']:.4f} "
+            f"{s['devices_written_mean']:>13.0f} {seconds:>8.2f}  {ref_text}"
+        )
     result = {
         "loss_before_pcm": rows["pcm"]["loss_before_mean"],
         "loss_after_pcm": rows["pcm"]["loss_after_mean"],

@@ -38,15 +38,27 @@ from robo_l2l.tasks import DT_ARM
 @dataclass
 class Config:
     seed: int = field(default=0, metadata={"help": "seed of the sampled target trajectory"})
-    trajectory: str | None = field(default=None, metadata={
-        "help": "target angular velocities (rad/s): .npy of shape (T, 2) or .npz with key "
-                "'omega'; default: sample a task of the family"})
-    gui: bool = field(default=False, metadata={
-        "help": "show the rollout in the PyBullet GUI (needs a display or xvfb-run)"})
-    slowdown: float = field(default=1.0, metadata={
-        "help": "GUI pacing: wall time per simulated second (1 = real time, 0 = no pacing)"})
-    steps: int | None = field(default=None, metadata={
-        "help": "replay only the first STEPS steps (default: the whole trajectory)"})
+    trajectory: str | None = field(
+        default=None,
+        metadata={
+            "help": "target angular velocities (rad/s): .npy of shape (T, 2) or .npz with key "
+            "'omega'; default: sample a task of the family"
+        },
+    )
+    gui: bool = field(
+        default=False,
+        metadata={"help": "show the rollout in the PyBullet GUI (needs a display or xvfb-run)"},
+    )
+    slowdown: float = field(
+        default=1.0,
+        metadata={
+            "help": "GUI pacing: wall time per simulated second (1 = real time, 0 = no pacing)"
+        },
+    )
+    steps: int | None = field(
+        default=None,
+        metadata={"help": "replay only the first STEPS steps (default: the whole trajectory)"},
+    )
     out: str = field(default="results/rollout", metadata={"help": "output directory"})
     gif_stride: int = field(default=4, metadata={"help": "one GIF frame every this many steps"})
     gif_width: int = field(default=320, metadata={"help": "GIF width (pixels)"})
@@ -61,8 +73,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
             parser.add_argument(flag, action="store_true", help=f.metadata["help"])
             continue
         kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
-        parser.add_argument(flag, type=kind, default=f.default,
-                            help=f"{f.metadata['help']} (default: {f.default})")
+        parser.add_argument(
+            flag, type=kind, default=f.default, help=f"{f.metadata['help']} (default: {f.default})"
+        )
     return Config(**vars(parser.parse_args(argv)))
 
 
@@ -104,10 +117,9 @@ def plot_paths(target: np.ndarray, executed: np.ndarray, path: Path, title: str)
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), constrained_layout=True)
-    for ax, (i, j, label) in zip(axes, ((0, 1, "y"), (0, 2, "z"))):
+    for ax, (i, j, label) in zip(axes, ((0, 1, "y"), (0, 2, "z")), strict=False):
         ax.plot(target[:, i], target[:, j], color="tab:green", lw=2.5, label="target")
-        ax.plot(executed[:, i], executed[:, j], color="tab:red", lw=1.2, ls="--",
-                label="executed")
+        ax.plot(executed[:, i], executed[:, j], color="tab:red", lw=1.2, ls="--", label="executed")
         ax.plot(*target[0, [i, j]], "ko", ms=4, label="start")
         ax.set_xlabel("x (m)")
         ax.set_ylabel(f"{label} (m)")
@@ -180,13 +192,18 @@ def main(cfg: Config) -> dict:
     errors_mm = 1e3 * np.asarray(errors)
     source = cfg.trajectory or f"task family, seed {cfg.seed}"
     png = out / "rollout_path.png"
-    plot_paths(target, np.asarray(executed), png,
-               f"{source}: tracking error mean {errors_mm.mean():.2f} mm, "
-               f"max {errors_mm.max():.2f} mm")
+    plot_paths(
+        target,
+        np.asarray(executed),
+        png,
+        f"{source}: tracking error mean {errors_mm.mean():.2f} mm, max {errors_mm.max():.2f} mm",
+    )
     outputs.append(str(png))
     config_json = out / "config.json"
-    write_atomic(config_json, lambda tmp: Path(tmp).write_text(
-        json.dumps(dataclasses.asdict(cfg), indent=2) + "\n"))
+    write_atomic(
+        config_json,
+        lambda tmp: Path(tmp).write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n"),
+    )
     outputs.append(str(config_json))
     return {
         "tracking_error_mean_mm": float(errors_mm.mean()),
@@ -207,8 +224,15 @@ def _save_gif(frames: list[np.ndarray], path: str, stride: int) -> None:
 
     images = [Image.fromarray(f).quantize(colors=64, dither=Image.Dither.NONE) for f in frames]
     # one frame per `stride` steps of 10 ms: real time (GIF delays come in 10 ms units)
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:],
-                   duration=round(1000 * DT_ARM * stride), loop=0, optimize=True)
+    images[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=round(1000 * DT_ARM * stride),
+        loop=0,
+        optimize=True,
+    )
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -220,8 +244,10 @@ def cli(argv: list[str] | None = None) -> int:
         print(f"rollout: error: {exc}", file=sys.stderr)
         return 2
     flush_native_stdout()
-    print(f"tracking error: mean {summary['tracking_error_mean_mm']:.3f} mm, "
-          f"max {summary['tracking_error_max_mm']:.3f} mm over {summary['steps']} steps")
+    print(
+        f"tracking error: mean {summary['tracking_error_mean_mm']:.3f} mm, "
+        f"max {summary['tracking_error_max_mm']:.3f} mm over {summary['steps']} steps"
+    )
     print(json.dumps(summary))
     return 0
 

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from robo_l2l import tasks
+from robo_l2l.controller import ControllerWeights
 from robo_l2l.functional import eprop
 from robo_l2l.functional.readout import leaky_filter
-from robo_l2l.controller import ControllerWeights
 from robo_l2l.inner_loop import InnerRule, inner_loop, readout_learning_signal
 from robo_l2l.network import KAPPA
 from robo_l2l.pcm import PCMConfig
@@ -35,8 +35,13 @@ def test_readout_eprop_equals_autograd():
 def test_readout_rule_learns_in_ideal_mode():
     w = _random_weights()
     traj = tasks.sample_trajectories(4, torch.Generator().manual_seed(2), dtype=torch.float64)
-    r = inner_loop(w, traj, InnerRule("readout", k_updates=3, lr=1e-3),
-                   PCMConfig.ideal_weights(), torch.Generator().manual_seed(3))
+    r = inner_loop(
+        w,
+        traj,
+        InnerRule("readout", k_updates=3, lr=1e-3),
+        PCMConfig.ideal_weights(),
+        torch.Generator().manual_seed(3),
+    )
     assert r.losses.shape == (4, 4)
     assert (r.losses[1:] < r.losses[:-1]).all()
     assert r.updates["w_out"].shape == (4, 250, 2)
@@ -64,7 +69,12 @@ def test_bad_input():
     with pytest.raises(ValueError, match="lsg_w_in"):
         inner_loop(w, traj, InnerRule("natural"), PCMConfig(), torch.Generator())
     with pytest.raises(ValueError, match="w_rec must have shape"):
-        inner_loop(w._replace(w_rec=torch.zeros(250, 249)), traj, InnerRule("readout"),
-                   PCMConfig(), torch.Generator())
+        inner_loop(
+            w._replace(w_rec=torch.zeros(250, 249)),
+            traj,
+            InnerRule("readout"),
+            PCMConfig(),
+            torch.Generator(),
+        )
     with pytest.raises(TypeError, match="PCMConfig"):
         inner_loop(w, traj, InnerRule("readout"), "pcm", torch.Generator())

@@ -35,8 +35,9 @@ def test_eprop_sums(run):
     d, r = run
     e_in, e_rec = eprop.eligibility_traces(tasks.clock_input(), r.before.spikes, np.exp(-1 / 20))
     for trace, key in ((e_in, "grad_w_in"), (e_rec, "grad_w_rec")):
-        got = eprop.eprop_gradient(torch.from_numpy(d["learning_signals"]),
-                                   torch.from_numpy(d["psi"]), trace).numpy()
+        got = eprop.eprop_gradient(
+            torch.from_numpy(d["learning_signals"]), torch.from_numpy(d["psi"]), trace
+        ).numpy()
         scale = np.abs(d[key]).max()
         np.testing.assert_allclose(got / scale, d[key] / scale, atol=1e-6)
 

@@ -28,7 +28,9 @@ def test_fk_matches_formula_float64():
 
 def test_fk_home_pose():
     got = scorbot_fk(torch.zeros(4, dtype=torch.float64))
-    assert torch.allclose(got, torch.tensor([0.92, -0.033, 0.3585], dtype=torch.float64), atol=1e-15)
+    assert torch.allclose(
+        got, torch.tensor([0.92, -0.033, 0.3585], dtype=torch.float64), atol=1e-15
+    )
     assert GEOMETRY.lateral == pytest.approx(-0.033)
 
 
@@ -40,8 +42,9 @@ def test_fk_batched_shapes_and_moving_helper():
 
 
 def test_fk_gradcheck():
-    q = torch.randn(6, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64,
-                    requires_grad=True)
+    q = torch.randn(
+        6, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64, requires_grad=True
+    )
     assert torch.autograd.gradcheck(scorbot_fk, (q,))
 
 

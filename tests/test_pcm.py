@@ -72,8 +72,9 @@ def test_per_matrix_deploy_scale_and_drift_shrink():
     assert torch.allclose(d.scale[0], w.abs().max())
     shrink = 1 - (d.weight / w).median().item()
     assert 0.1 < shrink < 0.25  # about 16% at t/t0 = 32
-    comp = pcm.deploy(w, 2, pcm.PCMConfig(read_noise=False, initial_jitter=0,
-                                          drift_compensation=True), _gen(9))
+    comp = pcm.deploy(
+        w, 2, pcm.PCMConfig(read_noise=False, initial_jitter=0, drift_compensation=True), _gen(9)
+    )
     assert comp.weight.abs().sum().item() == pytest.approx(w.abs().sum().item() * 2, rel=1e-5)
 
 
@@ -82,8 +83,8 @@ def test_update_writes_only_changed_devices_and_counts():
     w = torch.randn(5, 8, generator=_gen(10)) * 0.4
     d = pcm.deploy(w, 3, cfg, _gen(11))
     delta = torch.zeros(3, 5, 8)
-    delta[0, 1, 2] = 0.07   # rounds to 1/16
-    delta[1, 0, 0] = 0.02   # rounds to 0: not written
+    delta[0, 1, 2] = 0.07  # rounds to 1/16
+    delta[1, 0, 0] = 0.02  # rounds to 0: not written
     r = pcm.apply_update(d, delta, cfg, _gen(12))
     assert r.written.sum().item() == 1 and r.written[0, 1, 2]
     assert r.update[0, 1, 2].item() == pytest.approx(1 / 16)

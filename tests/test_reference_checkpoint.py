@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from robo_l2l.reference_checkpoint import (
-    CHECKPOINT_SHAPES, CheckpointError, load_reference_checkpoint,
+    CHECKPOINT_SHAPES,
+    CheckpointError,
+    load_reference_checkpoint,
 )
 from tests.conftest import CHECKPOINT, _need
 
@@ -45,7 +47,9 @@ def test_unexpected_keys_and_shapes(tmp_path):
     path.write_bytes(pickle.dumps({**good, "extra": np.zeros(1, np.float32)}, protocol=5))
     with pytest.raises(CheckpointError, match="unexpected"):
         load_reference_checkpoint(path)
-    path.write_bytes(pickle.dumps({**good, "W_out_trainee": np.zeros((2, 250), np.float32)}, protocol=5))
+    path.write_bytes(
+        pickle.dumps({**good, "W_out_trainee": np.zeros((2, 250), np.float32)}, protocol=5)
+    )
     with pytest.raises(CheckpointError, match="W_out_trainee"):
         load_reference_checkpoint(path)
     with pytest.raises(FileNotFoundError):

@@ -30,8 +30,15 @@ rollout = _load_script()
 
 
 def _run(args, env=None, timeout=120):
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=ROOT, check=False)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def test_main_writes_gif_png_and_tracks(tmp_path):
@@ -55,8 +62,20 @@ def test_cli_loads_trajectory_file_and_prints_json_last(tmp_path):
     t = np.arange(N_STEPS) * 0.01
     omega = np.stack([0.5 * np.sin(2 * t), -0.3 * np.cos(3 * t)], axis=1)
     np.savez(tmp_path / "task.npz", omega=omega)
-    result = _run(["--trajectory", str(tmp_path / "task.npz"), "--steps", "25",
-                   "--out", str(tmp_path / "out"), "--gif-width", "96", "--gif-height", "72"])
+    result = _run(
+        [
+            "--trajectory",
+            str(tmp_path / "task.npz"),
+            "--steps",
+            "25",
+            "--out",
+            str(tmp_path / "out"),
+            "--gif-width",
+            "96",
+            "--gif-height",
+            "72",
+        ]
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) >= {"tracking_error_mean_mm", "tracking_error_max_mm", "outputs"}
@@ -83,14 +102,32 @@ def test_gui_without_display_fails_clearly(tmp_path):
 
 
 @pytest.mark.gui
-@pytest.mark.skipif(shutil.which("xvfb-run") is None or shutil.which("Xvfb") is None,
-                    reason="xvfb-run/Xvfb not installed (apt-get install xvfb)")
+@pytest.mark.skipif(
+    shutil.which("xvfb-run") is None or shutil.which("Xvfb") is None,
+    reason="xvfb-run/Xvfb not installed (apt-get install xvfb)",
+)
 def test_gui_under_virtual_display(tmp_path):
     """The human render mode opens a real PyBullet window; its OpenGL image is not blank."""
-    command = ["xvfb-run", "-a", "-s", "-screen 0 1024x768x24", sys.executable, str(SCRIPT),
-               "--gui", "--steps", "10", "--slowdown", "0", "--seed", "1", "--out", str(tmp_path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT,
-                            check=False)
+    command = [
+        "xvfb-run",
+        "-a",
+        "-s",
+        "-screen 0 1024x768x24",
+        sys.executable,
+        str(SCRIPT),
+        "--gui",
+        "--steps",
+        "10",
+        "--slowdown",
+        "0",
+        "--seed",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, cwd=ROOT, check=False
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["tracking_error_mean_mm"] < 5

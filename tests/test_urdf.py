@@ -25,7 +25,7 @@ def test_urdf_fk_matches_scorbot_fk(robot):
     client = robot.sim.client
     positions = np.empty((len(q), 3))
     for i, angles in enumerate(q):
-        for index, angle in zip(robot.joint_indices, angles):
+        for index, angle in zip(robot.joint_indices, angles, strict=False):
             client.resetJointState(robot.body, index, float(angle))
         positions[i] = robot.end_effector_position()
     expected = scorbot_fk(torch.from_numpy(q)).numpy()
@@ -47,18 +47,29 @@ def test_joint_limits_masses_and_efforts(robot):
     assert (robot.max_forces > 0).all()
     client = robot.sim.client
     # PyBullet reports mass 0 for a fixed base, so read the masses from the URDF itself.
-    masses = {link.get("name"): float(link.find("inertial/mass").get("value"))
-              for link in _urdf_tree().getroot().iter("link")}
-    expected = {"base_link": 3.56, "body": 9.79, "upper_arm": 5.45, "forearm": 2.19,
-                "wrist_flange": 0.24, "gripper": 1.6}
+    masses = {
+        link.get("name"): float(link.find("inertial/mass").get("value"))
+        for link in _urdf_tree().getroot().iter("link")
+    }
+    expected = {
+        "base_link": 3.56,
+        "body": 9.79,
+        "upper_arm": 5.45,
+        "forearm": 2.19,
+        "wrist_flange": 0.24,
+        "gripper": 1.6,
+    }
     for link, mass in expected.items():
         assert masses[link] == pytest.approx(mass)
         if link != "base_link":
-            index = [client.getJointInfo(robot.body, j)[12].decode()
-                     for j in range(client.getNumJoints(robot.body))].index(link)
+            index = [
+                client.getJointInfo(robot.body, j)[12].decode()
+                for j in range(client.getNumJoints(robot.body))
+            ].index(link)
             assert client.getDynamicsInfo(robot.body, index)[0] == pytest.approx(mass)
     assert [client.getJointInfo(robot.body, j)[1].decode() for j in robot.joint_indices] == list(
-        JOINT_NAMES)
+        JOINT_NAMES
+    )
 
 
 def _urdf_tree() -> ElementTree.ElementTree:

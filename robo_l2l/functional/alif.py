@@ -15,7 +15,8 @@ with :math:`\vartheta = 1.3`, :math:`\beta = 1.6` for adaptive and 0 for plain n
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 

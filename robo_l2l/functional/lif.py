@@ -22,7 +22,8 @@ learning-signal generator lives in :mod:`robo_l2l.functional.alif`.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from norse.torch.functional.threshold import triangle_fn

@@ -139,6 +139,5 @@ def read_per_device(
     x: torch.Tensor, weight: torch.Tensor, read_std: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
     """Reference implementation of :func:`read`: one noise draw per device (for tests)."""
-    noise = torch.randn(weight.shape, generator=generator, dtype=weight.dtype,
-                        device=weight.device)
+    noise = torch.randn(weight.shape, generator=generator, dtype=weight.dtype, device=weight.device)
     return _matmul(x, weight + read_std * noise)
