@@ -1,0 +1,109 @@
+"""Time the inner loop and a meta-gradient step at batch 90 against a plain sgemm.
+
+    python benchmarks/bench_inner_loop.py [--batch-size 90] [--repeats 3]
+
+Uses the published checkpoint when ``--checkpoint`` is given (or found in ../shared/reference),
+random weights of the same shapes otherwise (the timing does not depend on the values much, the
+firing rate does: the published weights fire at ~20 Hz). Last line: one JSON object (seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from robo_l2l.controller import ControllerWeights, controller_from_reference
+from robo_l2l.inner_loop import InnerRule, inner_loop
+from robo_l2l.meta import init_controller
+from robo_l2l.pcm import PCMConfig
+from robo_l2l.tasks import N_STEPS, sample_trajectories
+
+DEFAULT_CHECKPOINT = (
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "reference"
+    / "rapid_learning_robot_checkpoint.pickle"
+)
+
+
+def _best(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def dense_equivalent_flops(batch: int, natural: bool, n: int = 250, n_lsg: int = 800) -> float:
+    """FLOPs of the inner loop if every product were dense (one update, two trials)."""
+    t = N_STEPS
+    trainee = 2 * t * 2 * batch * (n * n + 5 * n + 2 * n)  # two trials
+    if not natural:
+        return trainee + 2 * batch * t * n * 2
+    generator = 2 * t * batch * (n_lsg * n_lsg + 53 * n_lsg + n_lsg * n)
+    eprop = 2 * batch * t * n * (n + 5)
+    return trainee + generator + eprop
+
+
+def sgemm_rate(size: int = 1024) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    seconds = _best(lambda: a @ b, 5)
+    return 2 * size**3 / seconds
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=90)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    args = parser.parse_args(argv)
+    if args.checkpoint.exists():
+        weights = controller_from_reference(args.checkpoint)
+        source = "published checkpoint"
+    else:
+        weights = init_controller(torch.Generator().manual_seed(0), natural=True)
+        source = "random initial weights"
+    tasks = sample_trajectories(args.batch_size, torch.Generator().manual_seed(0))
+    natural = InnerRule("natural")
+
+    def run(cfg: PCMConfig, grad: bool = False) -> None:
+        w = weights
+        if grad:
+            w = ControllerWeights(
+                *(x.detach().requires_grad_() if x is not None else None for x in weights)
+            )
+        with torch.set_grad_enabled(grad):
+            r = inner_loop(w, tasks, natural, cfg, torch.Generator().manual_seed(1))
+            if grad:
+                (r.loss_after.mean() + r.regularizer).backward()
+
+    results = {
+        "inner_loop_pcm": _best(lambda: run(PCMConfig.reference()), args.repeats),
+        "inner_loop_ideal": _best(lambda: run(PCMConfig.ideal_weights()), args.repeats),
+        "meta_step_pcm": _best(lambda: run(PCMConfig.reference(), grad=True), args.repeats),
+    }
+    rate = sgemm_rate()
+    flops = dense_equivalent_flops(args.batch_size, natural=True)
+    reference = {"inner_loop_pcm": 63.0, "inner_loop_ideal": 6.5, "meta_step_pcm": 83.0}
+    print(f"batch {args.batch_size}, {source}, {torch.get_num_threads()} threads")
+    print(f"sgemm 1024^3: {rate / 1e9:.1f} GFLOP/s")
+    print(f"{'what':<18} {'seconds':>8} {'vs reference':>13} {'dense-equiv. GFLOP/s':>21}")
+    for key, seconds in results.items():
+        work = flops * (3 if key.startswith("meta") else 1)  # backward ~ 2x forward
+        print(
+            f"{key:<18} {seconds:>8.2f} {reference[key] / seconds:>12.1f}x "
+            f"{work / seconds / 1e9:>12.1f} ({work / seconds / rate:.0%} of sgemm)"
+        )
+    print(json.dumps(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Meta-training configuration: one dataclass, named presets, command-line overrides.
+
+Field docstrings are the ``--help`` text of ``scripts/train.py`` (read from the source with
+:mod:`ast`, as Python keeps no attribute docstrings at run time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import textwrap
+from dataclasses import dataclass, fields
+from typing import Any
+
+from robo_l2l.inner_loop import RULES
+
+REGIMES = ("hardware", "software")
+ARITHMETICS = ("per_matrix", "reference")
+READOUT_LR_MODES = ("scalar", "per_synapse")
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """Everything that defines a meta-training run (saved as config.json)."""
+
+    rule: str = "natural"
+    """Inner rule: natural (generator learning signals, W_in/W_rec, the paper) or readout
+    (output-error e-prop on W_out only)."""
+    k_updates: int = 1
+    """Inner e-prop updates per task (>= 1)."""
+    regime: str = "hardware"
+    """hardware: PCM model in the loop (straight-through); software: ideal weights."""
+    pcm_arithmetic: str = "per_matrix"
+    """PCM mapping: per_matrix (each matrix its own scale) or reference (the authors')."""
+    batch_size: int = 90
+    """Tasks per meta-iteration."""
+    iterations: int = 100_000
+    """Meta-iterations (outer Adam steps)."""
+    lr: float = 1.5e-3
+    """Outer Adam learning rate."""
+    lr_decay: float = 0.99
+    """Multiply the outer learning rate by this every lr_decay_every iterations."""
+    lr_decay_every: int = 500
+    """Iterations between learning-rate decays."""
+    inner_lr: float = 1e-4
+    """Initial inner learning rate (natural: eta; readout: starting value of the meta-learned
+    rate)."""
+    readout_lr_mode: str = "scalar"
+    """Readout rule: meta-learn one inner learning rate (scalar) or one per synapse."""
+    seed: int = 0
+    """Seed of weights, task batches and device noise."""
+    device: str = "cpu"
+    """cpu or cuda."""
+    threads: int = 0
+    """torch CPU threads (0: torch default)."""
+    validate_every: int = 100
+    """Iterations between held-out validations (and checkpoints)."""
+    val_batches: int = 1
+    """Held-out batches per validation."""
+    val_batch_size: int = 32
+    """Tasks per held-out batch."""
+    grad_clip: float = 0.0
+    """Clip the meta-gradient to this global norm (0: off)."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.rule in RULES, f"unknown rule {self.rule!r}; choose one of {RULES}"),
+            (self.regime in REGIMES, f"unknown regime {self.regime!r}; choose one of {REGIMES}"),
+            (
+                self.pcm_arithmetic in ARITHMETICS,
+                f"unknown pcm_arithmetic {self.pcm_arithmetic!r}; choose one of {ARITHMETICS}",
+            ),
+            (
+                self.readout_lr_mode in READOUT_LR_MODES,
+                f"unknown readout_lr_mode {self.readout_lr_mode!r}; "
+                f"choose one of {READOUT_LR_MODES}",
+            ),
+            (self.device in DEVICES, f"unknown device {self.device!r}; choose one of {DEVICES}"),
+            (self.k_updates >= 1, f"k_updates must be >= 1, got {self.k_updates}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.iterations >= 1, f"iterations must be >= 1, got {self.iterations}"),
+            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay}"),
+            (self.lr_decay_every >= 1, f"lr_decay_every must be >= 1, got {self.lr_decay_every}"),
+            (self.inner_lr > 0, f"inner_lr must be > 0, got {self.inner_lr}"),
+            (self.validate_every >= 1, f"validate_every must be >= 1, got {self.validate_every}"),
+            (self.val_batches >= 1, f"val_batches must be >= 1, got {self.val_batches}"),
+            (self.val_batch_size >= 1, f"val_batch_size must be >= 1, got {self.val_batch_size}"),
+            (self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}"),
+            (self.threads >= 0, f"threads must be >= 0, got {self.threads}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @staticmethod
+    def from_dict(values: dict[str, Any]) -> MetaConfig:
+        known = {f.name for f in fields(MetaConfig)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown config fields {sorted(unknown)}")
+        return MetaConfig(**values)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's scale: batch 90, 100k iterations (a GPU job).
+    "paper": {},
+    # Fits 2 CPU cores: a useful readout-rule controller in about 30 minutes.
+    "quick": {
+        "rule": "readout",
+        "k_updates": 5,
+        "batch_size": 16,
+        "iterations": 800,
+        "lr": 3e-3,
+        "lr_decay_every": 100,
+        "inner_lr": 3e-3,
+        "validate_every": 50,
+        "val_batch_size": 32,
+    },
+}
+
+
+def field_docs(cls: type = MetaConfig) -> dict[str, str]:
+    """The docstring under each field of a dataclass, from its source."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def build_parser(description: str) -> argparse.ArgumentParser:
+    """``--preset`` plus one ``--field`` option per config field (``--help`` from docstrings)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--preset", default="quick", help=f"named defaults: {', '.join(PRESETS)} (default quick)"
+    )
+    docs = field_docs()
+    for f in fields(MetaConfig):
+        kind = type(f.default)
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f.name,
+            type=kind,
+            default=None,
+            help=f"{docs.get(f.name, '')} (default: from the preset; paper {f.default})",
+        )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> MetaConfig:
+    """Preset defaults overridden by every option given on the command line."""
+    if args.preset not in PRESETS:
+        raise ValueError(f"unknown preset {args.preset!r}; choose one of {list(PRESETS)}")
+    values = dict(PRESETS[args.preset])
+    for f in fields(MetaConfig):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+    return MetaConfig.from_dict(values)
