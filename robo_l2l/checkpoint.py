@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from safetensors import safe_open
 
 FORMAT = "robo_l2l.controller.v1"
 
@@ -76,7 +75,9 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
             raw_meta = f.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointFormatError(f"{path} is not a readable safetensors checkpoint: {exc}")
+        raise CheckpointFormatError(
+            f"{path} is not a readable safetensors checkpoint: {exc}"
+        ) from exc
     if raw_meta.get("format") != FORMAT:
         raise CheckpointFormatError(f"{path} is not a robo_l2l checkpoint (format tag missing)")
     try:
