@@ -29,9 +29,9 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def _check_writable(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     probe = folder / ".write_probe"
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
