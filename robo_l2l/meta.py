@@ -201,3 +201,35 @@ def restore_optimizer(
             "exp_avg": tensors[key].to(p.device).clone(),
             "exp_avg_sq": tensors[f"adam.exp_avg_sq.{name}"].to(p.device).clone(),
         }
+
+
+def load_controller(path) -> tuple[ControllerWeights, MetaConfig, dict]:
+    """Read ``controller.safetensors`` (or a training state) written by ``scripts/train.py``.
+
+    Returns the weights, the run's config and the file's metadata (iteration, validation).
+    Raises ``FileNotFoundError`` or :class:`~robo_l2l.checkpoint.CheckpointFormatError` when the
+    file is missing, corrupt, or does not match the current code's shapes.
+    """
+    from robo_l2l.checkpoint import CheckpointFormatError, load_tensors
+
+    tensors, info = load_tensors(path)
+    try:
+        cfg = MetaConfig.from_dict(info["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointFormatError(f"{path}: no valid run config in metadata: {exc}") from exc
+    expected = init_params(cfg, torch.Generator().manual_seed(0))
+    params = {}
+    for name, ref in expected.items():
+        value = tensors.get(f"param.{name}")
+        if value is None or value.shape != ref.shape:
+            raise CheckpointFormatError(
+                f"{path}: parameter {name} missing or of the wrong shape for a {cfg.rule} "
+                f"controller (expected {tuple(ref.shape)})"
+            )
+        params[name] = value
+    weights = controller(params, detach=True)
+    try:
+        weights.check(cfg.rule)
+    except ValueError as exc:
+        raise CheckpointFormatError(f"{path}: {exc}") from exc
+    return weights, cfg, info
