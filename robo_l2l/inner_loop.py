@@ -76,6 +76,7 @@ class InnerLoopResult(NamedTuple):
     losses: torch.Tensor  #: task loss after 0..K updates ``(K + 1, B)``
     regularizer: torch.Tensor  #: rate regularisers, trainee over all trials + generator (scalar)
     deployed: dict[str, DeployedMatrix]  #: the arrays after the last update
+    initial: dict[str, DeployedMatrix]  #: the arrays as first deployed
 
 
 def _synapses(m: DeployedMatrix) -> Synapses:
@@ -115,6 +116,8 @@ def inner_loop(
         name: pcm_model.deploy(getattr(weights, name), batch_size, pcm, generator)
         for name in ("w_in", "w_rec", "w_out")
     }
+
+    initial = dict(arrays)
 
     def trial() -> Trial:
         return run_trainee(
@@ -187,4 +190,5 @@ def inner_loop(
         losses=losses,
         regularizer=reg,
         deployed=arrays,
+        initial=initial,
     )

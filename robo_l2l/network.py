@@ -116,3 +116,52 @@ def run_generator(
         spikes.append(z)
     z = torch.stack(spikes, 1)
     return GeneratorRun(z, leaky_filter(torch.matmul(z, w_out), kappa))
+
+
+class TraineeStepper:
+    """The trainee one step at a time, to drive an environment online.
+
+    Same dynamics as :func:`run_trainee` (every product a fresh read of the arrays), but the
+    caller feeds the clock step by step and receives the angular-velocity command
+    :math:`y_t` (rad/s) of that step; spikes and pseudo-derivatives are kept for inspection.
+    """
+
+    def __init__(
+        self,
+        w_in: Synapses,
+        w_rec: Synapses,
+        w_out: Synapses,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        p: LIFParameters = LIFParameters(),
+        kappa: float = KAPPA,
+    ) -> None:
+        self.w_in, self.w_out, self.p, self.kappa = w_in, w_out, p, kappa
+        self.rec = Synapses(
+            no_self_connections(w_rec.weight),
+            None if w_rec.read_var is None else no_self_connections(w_rec.read_var),
+        )
+        self.batch_size, self.generator = batch_size, generator
+        self.reset()
+
+    def reset(self) -> None:
+        like = self.w_in.weight
+        self.state = lif_initial_state(self.batch_size, self.rec.weight.shape[-1], like)
+        self.y = like.new_zeros(self.batch_size, self.w_out.weight.shape[-1])
+        self.spikes: list[torch.Tensor] = []
+        self.psi: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def step(self, x_t: torch.Tensor) -> torch.Tensor:
+        """Advance 1 ms on input spikes ``x_t (B, 5)``; returns the outputs ``(B, 2)``."""
+        g = self.generator
+        current = F.read(x_t.unsqueeze(1), self.w_in.weight, self.w_in.read_var, g).squeeze(1)
+
+        def recurrent(z: torch.Tensor) -> torch.Tensor:
+            return F.read(z, self.rec.weight, self.rec.read_var, g)
+
+        z, self.state, psi = lif_step(current, self.state, recurrent, self.p)
+        self.y = self.kappa * self.y + F.read(z, self.w_out.weight, self.w_out.read_var, g)
+        self.spikes.append(z)
+        self.psi.append(psi)
+        return self.y
