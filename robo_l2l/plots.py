@@ -651,3 +651,63 @@ def plot_eval_table(
             default += f", {len(seeds)} seeds"
         fig.suptitle(title or (default + ")").replace("(, ", "("))
         return _save(fig, path)
+
+
+MATRICES = ("w_in", "w_rec", "w_out")
+
+
+def demo_title(meta: dict) -> str:
+    parts = []
+    if "rule" in meta:
+        parts.append(f"{meta['rule']} rule")
+    if "k_updates" in meta:
+        parts.append(f"K = {meta['k_updates']}")
+    if "seed" in meta:
+        parts.append(f"task seed {meta['seed']}")
+    before, after = meta.get("tracking_error_before_mm"), meta.get("tracking_error_after_mm")
+    if before is not None and after is not None:
+        parts.append(f"tracking error {before:.1f} → {after:.1f} mm")
+    return ", ".join(parts)
+
+
+def demo_figures(d: Mapping, out: Path) -> list[Path]:
+    """The five figures of a ``demo.npz`` (arrays, ``meta`` parsed to a dict) into ``out``."""
+    sub = demo_title(d["meta"])
+    g = {kind: {m: d[f"{kind}.{m}"] for m in MATRICES} for kind in ("g_before", "g_after")}
+    written = {m: d[f"written.{m}"].astype(bool) for m in MATRICES}
+    n_written = int(sum(w.sum() for w in written.values()))
+    writes = d["meta"].get("devices_written")
+    return [
+        plot_motor_commands(
+            d["target_omega"],
+            d["omega_before"],
+            d["omega_after"],
+            out / "motor_commands.png",
+            title=f"Motor commands before and after the on-chip update\n{sub}",
+        ),
+        plot_paths(
+            d["target_xyz"],
+            d["xyz_before"],
+            d["xyz_after"],
+            out / "paths.png",
+            title=f"Tool-tip path in PyBullet before and after the update\n{sub}",
+        ),
+        plot_spike_rasters(
+            d["spikes_before"],
+            out / "spike_rasters.png",
+            d.get("generator_spikes"),
+            trainee_spikes_after=d["spikes_after"],
+            title=f"Spike rasters\n{sub}",
+        ),
+        plot_learning_signals(d["learning_signals"], out / "learning_signals.png"),
+        plot_conductances(
+            g["g_before"],
+            g["g_after"],
+            written,
+            out / "conductances.png",
+            title=(
+                f"PCM conductances before and after the update: {n_written:,} distinct devices "
+                f"written" + (f" ({writes:,} writes in all)" if writes is not None else "")
+            ),
+        ),
+    ]

@@ -248,8 +248,9 @@ def main(args: argparse.Namespace) -> dict:
     if not args.no_figures:
         from robo_l2l import plots
 
-        npz = dict(np.load(args.out / "demo.npz", allow_pickle=False))
-        outputs += [str(p) for p in plots.demo_figures(npz, args.out)]
+        figures = {k: v for k, v in arrays.items() if k != "meta"}
+        figures["meta"] = report
+        outputs += [str(p) for p in plots.demo_figures(figures, args.out)]
     report["seconds"] = time.perf_counter() - start
     report["outputs"] = outputs
     return report

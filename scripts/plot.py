@@ -135,20 +135,6 @@ def load_eval(run: Path) -> list[dict] | None:
     return rows
 
 
-def demo_title(meta: dict) -> str:
-    parts = []
-    if "rule" in meta:
-        parts.append(f"{meta['rule']} rule")
-    if "k_updates" in meta:
-        parts.append(f"K = {meta['k_updates']}")
-    if "seed" in meta:
-        parts.append(f"task seed {meta['seed']}")
-    before, after = meta.get("tracking_error_before_mm"), meta.get("tracking_error_after_mm")
-    if before is not None and after is not None:
-        parts.append(f"tracking error {before:.1f} → {after:.1f} mm")
-    return ", ".join(parts)
-
-
 def eval_title(run: str, rows: list[dict]) -> str:
     first = rows[0]
     seeds = first.get("seeds")
@@ -156,45 +142,6 @@ def eval_title(run: str, rows: list[dict]) -> str:
         f"{run}: held-out evaluation ({first.get('rule', '?')} rule, "
         f"{first.get('n_tasks', '?')} tasks per row, {len(seeds) if seeds else '?'} seeds)"
     )
-
-
-def draw_demo(d: dict, out: Path) -> list[Path]:
-    """The five demo figures into ``out``."""
-    sub = demo_title(d["meta"])
-    g = {kind: {m: d[f"{kind}.{m}"] for m in MATRIX_SHAPES} for kind in ("g_before", "g_after")}
-    written = {m: d[f"written.{m}"].astype(bool) for m in MATRIX_SHAPES}
-    n_written = int(sum(w.sum() for w in written.values()))
-    return [
-        plots.plot_motor_commands(
-            d["target_omega"],
-            d["omega_before"],
-            d["omega_after"],
-            out / "motor_commands.png",
-            title=f"Motor commands before and after the on-chip update\n{sub}",
-        ),
-        plots.plot_paths(
-            d["target_xyz"],
-            d["xyz_before"],
-            d["xyz_after"],
-            out / "paths.png",
-            title=f"Tool-tip path in PyBullet before and after the update\n{sub}",
-        ),
-        plots.plot_spike_rasters(
-            d["spikes_before"],
-            out / "spike_rasters.png",
-            d.get("generator_spikes"),
-            trainee_spikes_after=d["spikes_after"],
-            title=f"Spike rasters\n{sub}",
-        ),
-        plots.plot_learning_signals(d["learning_signals"], out / "learning_signals.png"),
-        plots.plot_conductances(
-            g["g_before"],
-            g["g_after"],
-            written,
-            out / "conductances.png",
-            title=f"PCM conductances before and after the update: {n_written:,} devices written",
-        ),
-    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         drawn: list[Path] = []
         try:
             if demo_data is not None:
-                drawn += draw_demo(demo_data, stage)
+                drawn += plots.demo_figures(demo_data, stage)
             if metrics:
                 drawn.append(plots.plot_learning_curves(metrics, stage / "learning_curves.png"))
             for name, rows in metrics.items():

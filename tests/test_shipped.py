@@ -1,0 +1,52 @@
+"""Our shipped controllers load with the current code and still reach their recorded losses;
+the published checkpoint still gives the reference's numbers (slow: batches of 90)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from robo_l2l import meta
+from robo_l2l.evaluation import evaluate
+from robo_l2l.inner_loop import InnerRule
+from robo_l2l.pcm import PCMConfig
+from tests.conftest import CHECKPOINT, _need
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+RUNS = sorted(p.parent for p in RESULTS.glob("*/controller.safetensors"))
+
+
+@pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
+def test_shipped_controller_reaches_recorded_loss(run):
+    weights, cfg, _ = meta.load_controller(run / "controller.safetensors")
+    rows = json.loads((run / "eval.json").read_text())
+    row = next(
+        r
+        for r in rows
+        if r["init"] == "meta"
+        and r["deployment"] == "pcm"
+        and r["k_updates"] == cfg.k_updates
+        and r["quantised"]
+        and not r["drift_compensation"]
+        and r["time_after_programming_s"] == meta.pcm_deployment(cfg).t_inference_s
+    )
+    rule = InnerRule(cfg.rule, row["k_updates"], cfg.inner_lr)
+    batch = row["n_tasks"] // len(row["seeds"])
+    after = [
+        evaluate(weights, rule, meta.pcm_deployment(cfg), 1, batch, s).loss_after[0]
+        for s in row["seeds"]
+    ]
+    assert sum(after) / len(after) == pytest.approx(row["loss_after_mean"], rel=0.05)
+
+
+@pytest.mark.slow
+def test_published_checkpoint_batch_90():
+    from robo_l2l.controller import controller_from_reference
+
+    weights = controller_from_reference(_need(CHECKPOINT))
+    pcm = evaluate(weights, InnerRule(), PCMConfig.reference(), 5, 90, seed=0).summary()
+    ideal = evaluate(weights, InnerRule(), PCMConfig.ideal_weights(), 5, 90, seed=0).summary()
+    assert pcm["loss_before_mean"] == pytest.approx(0.320, rel=0.10)
+    assert pcm["loss_after_mean"] == pytest.approx(0.107, rel=0.10)
+    assert ideal["loss_before_mean"] == pytest.approx(0.322, rel=0.10)
+    assert ideal["loss_after_mean"] == pytest.approx(0.0106, rel=0.20)
