@@ -13,7 +13,13 @@ from robo_l2l.pcm import PCMConfig
 from tests.conftest import CHECKPOINT, _need
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-RUNS = sorted(p.parent for p in RESULTS.glob("*/controller.safetensors"))
+# Shipped runs: a controller with its evaluation table (runs still training have no eval.json).
+RUNS = sorted(p.parent for p in RESULTS.glob("*/eval.json"))
+
+
+def test_one_shipped_controller_per_rule():
+    rules = {meta.load_controller(run / "controller.safetensors")[1].rule for run in RUNS}
+    assert rules == {"natural", "readout"}
 
 
 @pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
