@@ -65,6 +65,9 @@ class MetaConfig:
     """Tasks per held-out batch."""
     grad_clip: float = 0.0
     """Clip the meta-gradient to this global norm (0: off)."""
+    write_cost: float = 0.0
+    """Meta-loss weight per quantisation step of |dW| written per task (a differentiable proxy
+    for the number of devices reprogrammed; 0: off)."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -92,6 +95,7 @@ class MetaConfig:
             (self.val_batch_size >= 1, f"val_batch_size must be >= 1, got {self.val_batch_size}"),
             (self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}"),
             (self.threads >= 0, f"threads must be >= 0, got {self.threads}"),
+            (self.write_cost >= 0, f"write_cost must be >= 0, got {self.write_cost}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -74,6 +74,8 @@ class InnerLoopResult(NamedTuple):
     loss_before: torch.Tensor  #: task loss of the training trial ``(B,)``
     loss_after: torch.Tensor  #: task loss of the test trial ``(B,)``
     losses: torch.Tensor  #: task loss after 0..K updates ``(K + 1, B)``
+    update_levels: torch.Tensor  #: ``(B,)`` sum of |dW| in quantisation steps, all updates
+    #: (differentiable; a proxy for device writes that meta-training can penalise)
     regularizer: torch.Tensor  #: rate regularisers, trainee over all trials + generator (scalar)
     deployed: dict[str, DeployedMatrix]  #: the arrays after the last update
     initial: dict[str, DeployedMatrix]  #: the arrays as first deployed
@@ -147,6 +149,7 @@ def inner_loop(
     first = current
     trials_losses = [task_loss(current.output, tasks)]
     trial_spikes = [current.spikes]
+    levels = torch.zeros(batch_size, dtype=dtype, device=device)
     written, applied = [], {name: torch.zeros_like(arrays[name].target) for name in targets}
     for _ in range(rule.k_updates):
         if rule.kind == "natural":
@@ -164,6 +167,8 @@ def inner_loop(
             arrays[name] = result.matrix
             applied[name] = applied[name] + result.update
             n_written = n_written + result.written.sum((-2, -1))
+            step = arrays[name].scale / max(pcm.update_levels, 1)
+            levels = levels + (result.update.abs() / step).sum((-2, -1))
         written.append(n_written)
         if reuse_spikes:
             out = leaky_filter(torch.matmul(current.spikes, arrays["w_out"].weight), KAPPA)
@@ -186,6 +191,7 @@ def inner_loop(
         updates=applied,
         devices_written=torch.stack(written),
         loss_before=losses[0],
+        update_levels=levels,
         loss_after=losses[-1],
         losses=losses,
         regularizer=reg,

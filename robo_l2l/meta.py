@@ -133,7 +133,10 @@ def meta_loss(
     result = inner_loop(
         controller(params), tasks, inner_rule(cfg), training_deployment(cfg), noise_gen
     )
-    return result.loss_after.mean() + result.regularizer, result
+    loss = result.loss_after.mean() + result.regularizer
+    if cfg.write_cost > 0:
+        loss = loss + cfg.write_cost * result.update_levels.mean()
+    return loss, result
 
 
 def meta_step(
