@@ -124,3 +124,16 @@ def test_bad_input():
         pcm.apply_update(d, torch.zeros(2, 2), pcm.PCMConfig(), _gen())
     with pytest.raises(FloatingPointError, match="NaN"):
         pcm.apply_update(d, torch.full((1, 2, 2), float("inf")), pcm.PCMConfig(), _gen())
+
+
+def test_read_at_later_times_drifts_further_and_compensation_restores():
+    w = torch.randn(50, 40, generator=_gen(20)) * 0.5
+    cfg = pcm.PCMConfig(read_noise=False, initial_jitter=0)
+    d = pcm.deploy(w, 1, cfg, _gen(21))
+    sums = [pcm.read_at(d, cfg, t).weight.abs().sum().item() for t in (1.0, 3600.0, 3.15e7)]
+    assert sums[0] == pytest.approx(w.abs().sum().item(), rel=1e-5)  # t = t0: no drift yet
+    assert sums[0] > sums[1] > sums[2]
+    comp = pcm.PCMConfig(read_noise=False, initial_jitter=0, drift_compensation=True)
+    year = pcm.read_at(d, comp, 3.15e7).weight
+    assert year.abs().sum().item() == pytest.approx(w.abs().sum().item(), rel=1e-5)
+    assert torch.equal(pcm.read_at(d, cfg, 32.0).nu, d.nu)  # same devices, same exponents
