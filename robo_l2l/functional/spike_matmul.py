@@ -63,19 +63,23 @@ class _DeferredGrad(torch.autograd.Function):
     gradient :math:`\\sum_t z_{t-1}^T g_t` (a single product after the loop)."""
 
     @staticmethod
-    def forward(ctx, w: torch.Tensor, product: RecurrentProduct, n_steps: int) -> torch.Tensor:
-        ctx.product = product
+    def forward(
+        ctx, w: torch.Tensor, inputs: list[torch.Tensor], batch_size: int, n_steps: int
+    ) -> torch.Tensor:
+        # Keep only the list of (detached) inputs: holding the RecurrentProduct, which holds
+        # this function's outputs, would make a cycle through the graph that never frees.
+        ctx.inputs = inputs
         ctx.w_shape = w.shape
-        return w.new_zeros(product.batch_size, n_steps, w.shape[-1])
+        return w.new_zeros(batch_size, n_steps, w.shape[-1])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        spikes = torch.stack(ctx.product.inputs, 1)  # (B, T, N)
+        spikes = torch.stack(ctx.inputs, 1)  # (B, T, N)
         if len(ctx.w_shape) == 3:
             grad_w = torch.bmm(spikes.transpose(1, 2), grad)
         else:
             grad_w = spikes.flatten(0, 1).T @ grad.flatten(0, 1)
-        return grad_w, None, None
+        return grad_w, None, None, None
 
 
 class RecurrentProduct:
@@ -90,7 +94,7 @@ class RecurrentProduct:
         self.w, self.batch_size, self.inputs = w, batch_size, []
         self._carriers = None
         if w.requires_grad and torch.is_grad_enabled():
-            self._carriers = _DeferredGrad.apply(w, self, n_steps).unbind(1)
+            self._carriers = _DeferredGrad.apply(w, self.inputs, batch_size, n_steps).unbind(1)
 
     def __call__(self, t: int, z: torch.Tensor) -> torch.Tensor:
         out = spike_matmul(z, self.w.detach())
