@@ -82,10 +82,16 @@ def _truncate_metrics(path: Path, iteration: int) -> None:
     """Drop rows a killed run wrote after its last checkpoint."""
     if not path.exists():
         return
+
+    def before_checkpoint(row: dict) -> bool:
+        # the validation at the checkpoint's own iteration was written just before it
+        limit = iteration + 1 if row["kind"] == "val" else iteration
+        return row["iteration"] < limit
+
     keep = [
         line
         for line in path.read_text().splitlines()
-        if line.strip() and json.loads(line)["iteration"] < iteration
+        if line.strip() and before_checkpoint(json.loads(line))
     ]
     atomic_write_text(path, "".join(line + "\n" for line in keep))
 

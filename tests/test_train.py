@@ -106,6 +106,8 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     rows = [json.loads(x) for x in text.splitlines()]
     train_its = [r["iteration"] for r in rows if r["kind"] == "train"]
     assert train_its == list(range(5))
+    val_its = [r["iteration"] for r in rows if r["kind"] == "val"]
+    assert val_its == list(range(6))
 
 
 def test_bad_config_is_refused_before_work(tmp_path, capsys):
