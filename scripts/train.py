@@ -6,7 +6,8 @@
 
 Writes config.json, metrics.jsonl (one row per iteration, plus validation rows), a training
 state (state.safetensors: weights + Adam, for --resume) and controller.safetensors (weights
-only, what evaluate.py / demo.py load), all atomically.
+only, the best on the held-out validation set so far: what evaluate.py / demo.py load), all
+atomically.
 """
 
 from __future__ import annotations
@@ -70,12 +71,26 @@ def save(
 ) -> None:
     moments, step = meta.optimizer_tensors(params, optimizer)
     meta_data = {"config": json.loads(cfg.to_json()), "iteration": iteration, "validation": val}
+    best = _best_validation(run_dir)
+    improved = val is not None and (best is None or val["val_loss_after"] < best)
+    best_loss = val["val_loss_after"] if improved else best
     save_tensors(
         run_dir / "state.safetensors",
         {**_params_tensors(params), **moments},
-        {**meta_data, "adam_step": step},
+        {**meta_data, "adam_step": step, "best_val_loss_after": best_loss},
     )
-    save_tensors(run_dir / "controller.safetensors", _params_tensors(params), meta_data)
+    if improved or not (run_dir / "controller.safetensors").exists():
+        # the shipped controller is the best one on the held-out validation set
+        save_tensors(run_dir / "controller.safetensors", _params_tensors(params), meta_data)
+
+
+def _best_validation(run_dir: Path) -> float | None:
+    """Held-out loss of the controller saved so far (None before the first)."""
+    path = run_dir / "controller.safetensors"
+    if not path.exists():
+        return None
+    val = load_tensors(path)[1].get("validation")
+    return None if val is None else float(val["val_loss_after"])
 
 
 def _truncate_metrics(path: Path, iteration: int) -> None:
