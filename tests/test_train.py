@@ -108,6 +108,10 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     assert train_its == list(range(5))
     val_its = [r["iteration"] for r in rows if r["kind"] == "val"]
     assert val_its == list(range(6))
+    # the shipped controller is the best validated checkpoint
+    best = min(r["val_loss_after"] for r in rows if r["kind"] == "val" and r["iteration"] > 0)
+    saved = load_tensors(tmp_path / "killed" / "controller.safetensors")[1]["validation"]
+    assert saved["val_loss_after"] == best
 
 
 def test_bad_config_is_refused_before_work(tmp_path, capsys):
