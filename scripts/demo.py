@@ -56,6 +56,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="seconds between programming and use (default: the run's, 32 s)",
     )
+    parser.add_argument(
+        "--drift-compensation",
+        action="store_true",
+        help="global drift compensation of the PCM arrays",
+    )
     parser.add_argument("--gui", action="store_true", help="show the arm in the PyBullet window")
     parser.add_argument(
         "--slowdown",
@@ -161,6 +166,8 @@ def main(args: argparse.Namespace) -> dict:
     pcm = PCMConfig.ideal_weights() if args.ideal else meta.pcm_deployment(cfg)
     if args.t_inference is not None and not args.ideal:
         pcm = replace(pcm, t_inference_s=args.t_inference)
+    if args.drift_compensation and not args.ideal:
+        pcm = replace(pcm, drift_compensation=True)
     noise = torch.Generator().manual_seed(args.seed + 1)
     with torch.no_grad():
         learned = inner_loop(weights, target, rule, pcm, noise)
