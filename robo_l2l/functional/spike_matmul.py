@@ -53,7 +53,11 @@ class _SpikeMatmul(torch.autograd.Function):
 def spike_matmul(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``z (B, N) @ w`` for ``w (N, M)`` or per task ``(B, N, M)``; exact for any ``z``, fast
     when ``z`` is mostly zeros."""
-    if w.ndim == 3 and w.shape[0] != z.shape[0]:
+    if w.ndim == 2:
+        # shared weights: one dense GEMM is as fast as the gather (measured in
+        # benchmarks/bench_inner_loop.py); the gather pays off for per-task weights
+        return z @ w
+    if w.shape[0] != z.shape[0]:
         raise ValueError(f"per-task weights {tuple(w.shape)} do not match batch {z.shape[0]}")
     return _SpikeMatmul.apply(z, w)
 
