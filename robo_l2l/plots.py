@@ -15,7 +15,6 @@ Time bases: one network step is 1 ms of network time and :data:`DT_ARM_S` = 0.01
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,6 +24,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+
+from robo_l2l.atomic import atomic_write
 
 TARGET_COLOR = "#2ca02c"  #: target trajectory (green)
 BEFORE_COLOR = "#e6862e"  #: network output / device state before the on-chip update (orange)
@@ -63,19 +64,7 @@ def _figure(height_in: float) -> Figure:
 
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
     """Write ``fig`` as a PNG to ``path`` via a temporary file in the same folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
 
 
 def _array(x, name: str, ndim: int, width: int | None = None) -> np.ndarray:

@@ -118,7 +118,7 @@ def conductances(m, cfg) -> np.ndarray:
 def save_gif(path: Path, before: list, after: list, captions: tuple[str, str], every: int) -> None:
     from PIL import Image, ImageDraw
 
-    from robo_l2l.checkpoint import atomic_write_bytes
+    from robo_l2l.atomic import atomic_write_bytes
 
     images = []
     for frames, caption in zip((before, after), captions, strict=True):
@@ -144,7 +144,7 @@ def save_gif(path: Path, before: list, after: list, captions: tuple[str, str], e
 def main(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     from robo_l2l import meta
-    from robo_l2l.checkpoint import atomic_write_bytes
+    from robo_l2l.atomic import atomic_write_bytes
     from robo_l2l.closed_loop import real_time_pacer, run_episode
     from robo_l2l.envs import ScorbotTrackEnv
     from robo_l2l.envs.simulator import has_display

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from robo_l2l import meta
-from robo_l2l.checkpoint import CheckpointFormatError, atomic_write_text
+from robo_l2l.atomic import atomic_write_text
+from robo_l2l.checkpoint import CheckpointFormatError
 from robo_l2l.evaluation import evaluate
 from robo_l2l.inner_loop import InnerRule
 from robo_l2l.pcm import PCMConfig

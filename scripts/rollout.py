@@ -20,16 +20,14 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from robo_l2l.atomic import atomic_write
 from robo_l2l.envs import ScorbotTrackEnv
 from robo_l2l.envs.simulator import flush_native_stdout, has_display
 from robo_l2l.tasks import DT_ARM
@@ -94,21 +92,6 @@ def load_omega(path: str) -> np.ndarray:
     raise ValueError(f"trajectory file must be .npy or .npz, got {file.name}")
 
 
-def write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` and move the result to ``path`` in one rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def plot_paths(target: np.ndarray, executed: np.ndarray, path: Path, title: str) -> None:
     """Target vs executed tool-tip path (m), x-y and x-z projections."""
     import matplotlib
@@ -127,7 +110,7 @@ def plot_paths(target: np.ndarray, executed: np.ndarray, path: Path, title: str)
         ax.grid(alpha=0.3)
     axes[0].legend(loc="best", fontsize=8)
     fig.suptitle(title, fontsize=10)
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
 
 
@@ -180,11 +163,11 @@ def main(cfg: Config) -> dict:
         if cfg.gui:
             screenshot = out / "gui_screenshot.png"
             image = env.snapshot()
-            write_atomic(screenshot, lambda tmp: _save_png(image, tmp))
+            atomic_write(screenshot, lambda tmp: _save_png(image, tmp))
             outputs.append(str(screenshot))
         else:
             gif = out / "rollout.gif"
-            write_atomic(gif, lambda tmp: _save_gif(frames, tmp, cfg.gif_stride))
+            atomic_write(gif, lambda tmp: _save_gif(frames, tmp, cfg.gif_stride))
             outputs.append(str(gif))
     finally:
         env.close()
@@ -200,7 +183,7 @@ def main(cfg: Config) -> dict:
     )
     outputs.append(str(png))
     config_json = out / "config.json"
-    write_atomic(
+    atomic_write(
         config_json,
         lambda tmp: Path(tmp).write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n"),
     )

@@ -22,7 +22,8 @@ import torch
 from tqdm import tqdm
 
 from robo_l2l import meta
-from robo_l2l.checkpoint import atomic_write_text, load_tensors, save_tensors
+from robo_l2l.atomic import atomic_write_text
+from robo_l2l.checkpoint import load_tensors, save_tensors
 from robo_l2l.config import MetaConfig, build_parser, config_from_args
 from robo_l2l.evaluation import evaluate
 
