@@ -39,10 +39,6 @@ class Synapses(NamedTuple):
     weight: torch.Tensor
     read_var: torch.Tensor | None = None
 
-    @staticmethod
-    def exact(weight: torch.Tensor) -> Synapses:
-        return Synapses(weight, None)
-
 
 class Trial(NamedTuple):
     """One run of the trainee: spikes, pseudo-derivatives and outputs, each ``(B, T, .)``."""
