@@ -16,10 +16,12 @@ import json
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from bench_inner_loop import best_time as _best  # same folder; run as a script
 
 from robo_l2l import meta, tasks
 from robo_l2l.closed_loop import run_episode, synapses
@@ -32,14 +34,11 @@ from robo_l2l.tasks import DT_ARM, N_STEPS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _best(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def env_alone(env: ScorbotTrackEnv, target) -> None:
+    """One episode of the env with zero commands (no network)."""
+    env.reset(options={"trajectory": target})
+    for _ in range(N_STEPS):
+        env.step(np.zeros(2, np.float32))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -73,14 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
                 env.step(np.asarray(a, np.float32))[4]["tracking_error_m"]
                 for a in target.omega[0].numpy()
             ]
-            alone = _best(
-                lambda env=env: (
-                    [env.step(np.zeros(2, np.float32)) for _ in range(N_STEPS)]
-                    if env.reset(options={"trajectory": target})
-                    else None
-                ),
-                args.repeats,
-            )
+            alone = _best(partial(env_alone, env, target), args.repeats)
         finally:
             env.close()
         results[name] = {

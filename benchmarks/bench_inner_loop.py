@@ -31,7 +31,8 @@ DEFAULT_CHECKPOINT = (
 )
 
 
-def _best(fn, repeats: int) -> float:
+def best_time(fn, repeats: int) -> float:
+    """Best of ``repeats`` timings (s) of ``fn()`` after one warm-up call."""
     fn()  # warm-up
     times = []
     for _ in range(repeats):
@@ -54,7 +55,7 @@ def dense_equivalent_flops(batch: int, natural: bool, n: int = 250, n_lsg: int =
 
 def sgemm_rate(size: int = 1024) -> float:
     a, b = torch.randn(size, size), torch.randn(size, size)
-    seconds = _best(lambda: a @ b, 5)
+    seconds = best_time(lambda: a @ b, 5)
     return 2 * size**3 / seconds
 
 
@@ -79,7 +80,7 @@ def meta_iterations(repeats: int) -> dict[str, float]:
                 opt = meta_mod.make_optimizer(params, cfg)
                 step = partial(meta_mod.meta_step, params, opt, cfg)
                 counter = iter(range(10_000))
-                seconds = _best(lambda step=step, c=counter: step(next(c)), repeats)
+                seconds = best_time(lambda step=step, c=counter: step(next(c)), repeats)
                 key = f"meta_{rule}_{regime}_batch{cfg.batch_size}"
                 out[key] = seconds
                 print(f"{key:<34} {seconds:>7.2f} {1 / seconds:>7.2f}")
@@ -118,9 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
                 (r.loss_after.mean() + r.regularizer).backward()
 
     results = {
-        "inner_loop_pcm": _best(lambda: run(PCMConfig.reference()), args.repeats),
-        "inner_loop_ideal": _best(lambda: run(PCMConfig.ideal_weights()), args.repeats),
-        "meta_step_pcm": _best(lambda: run(PCMConfig.reference(), grad=True), args.repeats),
+        "inner_loop_pcm": best_time(lambda: run(PCMConfig.reference()), args.repeats),
+        "inner_loop_ideal": best_time(lambda: run(PCMConfig.ideal_weights()), args.repeats),
+        "meta_step_pcm": best_time(lambda: run(PCMConfig.reference(), grad=True), args.repeats),
     }
     if args.meta:
         results |= meta_iterations(args.repeats)
