@@ -1,0 +1,52 @@
+"""Fixtures of the few-shot data tests: the shipped Omniglot archives (skipped when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robo_l2l.fewshot.omniglot import merge_omniglot, read_omniglot
+from robo_l2l.fewshot.preprocess import preprocess
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
+OMNIGLOT_DIR = Path(os.environ.get("ROBO_L2L_OMNIGLOT", SHARED / "data" / "omniglot")).resolve()
+REFERENCE_DIR = Path(os.environ.get("ROBO_L2L_REFERENCE", SHARED / "reference")).resolve()
+SMALL = ("images_background_small1.zip", "images_background_small2.zip")
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(
+            f"{path.name} not found in {path.parent} (../shared is absent; set "
+            "ROBO_L2L_OMNIGLOT / ROBO_L2L_REFERENCE to the folders holding it)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_zips() -> tuple[Path, Path]:
+    return tuple(need(OMNIGLOT_DIR / name) for name in SMALL)
+
+
+@pytest.fixture(scope="session")
+def small_raw(small_zips):
+    """Both small archives as read (small1, small2)."""
+    return tuple(read_omniglot(z) for z in small_zips)
+
+
+@pytest.fixture(scope="session")
+def merged(small_raw):
+    return merge_omniglot(*small_raw)
+
+
+@pytest.fixture(scope="session")
+def merged_images(merged) -> np.ndarray:
+    return preprocess(merged.raw)
+
+
+@pytest.fixture(scope="session")
+def golden_fewshot() -> dict:
+    return dict(np.load(need(REFERENCE_DIR / "golden_fewshot.npz")))
