@@ -46,7 +46,8 @@ class Episodes(NamedTuple):
     def k_shot(self) -> int:
         return self.support_labels.shape[1] // self.n_way
 
-    def __len__(self) -> int:  # type: ignore[override]
+    @property
+    def num_episodes(self) -> int:
         return self.support_images.shape[0]
 
     def to_torch(self, device=None):

@@ -62,7 +62,8 @@ class CharacterSet(NamedTuple):
     def alphabets(self) -> tuple[str, ...]:
         return tuple(n.split("/")[0] for n in self.names)
 
-    def __len__(self) -> int:  # type: ignore[override]
+    @property
+    def num_classes(self) -> int:
         return self.images.shape[0]
 
 
