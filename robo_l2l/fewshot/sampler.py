@@ -106,8 +106,8 @@ def _shot_major(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator
     images = images.transpose(0, 2, 1, 3, 4)  # (B, S, N, H, W)
     labels = np.broadcast_to(labels[:, None, :], (b, s, n))
     perm = np.argsort(rng.random((b, s, n)), axis=-1)
-    images = np.take_along_axis(images, perm[..., None, None], axis=2)
-    labels = np.take_along_axis(labels, perm, axis=2)
+    task, shot = np.arange(b)[:, None, None], np.arange(s)[None, :, None]
+    images, labels = images[task, shot, perm], labels[task, shot, perm]
     return images.reshape(b, s * n, *images.shape[3:]), labels.reshape(b, s * n)
 
 

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from robo_l2l.fewshot.omniglot import merge_omniglot
-from robo_l2l.fewshot.splits import CharacterSet, split_by_alphabet, with_rotations
+from robo_l2l.fewshot.preprocess import preprocess
+from robo_l2l.fewshot.splits import (
+    CharacterSet,
+    load_splits,
+    omniglot_splits,
+    save_splits,
+    split_by_alphabet,
+    with_rotations,
+)
+from tests.fewshot.synthetic import layout, write_zip
 
 TRAIN = {
     "Balinese": 20,
@@ -72,8 +81,6 @@ def test_rotated_classes(splits, merged, merged_images):
 def test_split_depends_only_on_the_data(small_raw, splits):
     """Merging in the other order gives the same split, array for array."""
     other = merge_omniglot(*reversed(small_raw))
-    from robo_l2l.fewshot.preprocess import preprocess
-
     again = split_by_alphabet(preprocess(other.raw), other.names)
     for a, b in zip(splits, again, strict=True):
         assert a.names == b.names and np.array_equal(a.images, b.images)
@@ -86,3 +93,29 @@ def test_bad_split_arguments(merged, merged_images):
         split_by_alphabet(merged_images, merged.names, test_alphabets=sorted(set(merged.alphabets)))
     with pytest.raises(ValueError, match="len\\(names\\)"):
         split_by_alphabet(merged_images[:3], merged.names)
+
+
+def test_omniglot_splits_and_cache(tmp_path):
+    """End to end on two tiny synthetic archives sharing one alphabet; cache round trip."""
+    files = layout(("Alpha", "Beta", "Gamma"), characters=5, drawings=4)
+    first = {k: v for k, v in files.items() if not k.startswith("Gamma")}
+    second = {k: v for k, v in files.items() if not k.startswith("Alpha")}
+    splits = omniglot_splits(
+        write_zip(tmp_path / "a.zip", first),
+        write_zip(tmp_path / "b.zip", second),
+        test_alphabets=("Beta",),
+        min_drawings=4,
+    )
+    assert splits.summary() == {
+        "train": {"Alpha": 16, "Gamma": 16},
+        "validation": {"Alpha": 1, "Gamma": 1},
+        "test": {"Beta": 5},
+    }
+    assert splits.validation.names == ("Alpha/character05", "Gamma/character05")
+    save_splits(tmp_path / "splits.npz", splits)
+    again = load_splits(tmp_path / "splits.npz")
+    for a, b in zip(splits, again, strict=True):
+        assert a.names == b.names and np.array_equal(a.images, b.images)
+    with pytest.raises(ValueError, match="no train split"):
+        np.savez(tmp_path / "other.npz", x=np.zeros(1))
+        load_splits(tmp_path / "other.npz")
