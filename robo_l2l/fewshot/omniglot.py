@@ -24,7 +24,6 @@ import io
 import os
 import re
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,19 +74,6 @@ class OmniglotRaw:
     def __len__(self) -> int:
         return self.raw.shape[0]
 
-    def select(self, index: Iterable[int]) -> OmniglotRaw:
-        """The characters at ``index`` (in that order)."""
-        idx = np.asarray(list(index), dtype=np.int64)
-        pick = [int(i) for i in idx]
-        return OmniglotRaw(
-            raw=self.raw[idx],
-            alphabets=tuple(self.alphabets[i] for i in pick),
-            characters=tuple(self.characters[i] for i in pick),
-            paths=self.paths[idx],
-            sha256=self.sha256[idx],
-            sources=tuple(self.sources[i] for i in pick),
-        )
-
 
 def _list_zip(source: Path) -> tuple[list[str], zipfile.ZipFile]:
     try:
@@ -99,11 +85,7 @@ def _list_zip(source: Path) -> tuple[list[str], zipfile.ZipFile]:
 
 
 def _list_folder(source: Path) -> list[str]:
-    return sorted(
-        p.relative_to(source).as_posix()
-        for p in source.rglob("*")
-        if p.is_file() and not p.is_symlink()
-    )
+    return sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
 
 
 def _ignored(name: str) -> bool:

@@ -121,3 +121,14 @@ def test_bad_files(tmp_path, episodes):
         load_episodes(tmp_path / "one.npy")
     with pytest.raises(FileNotFoundError):
         load_episodes(tmp_path / "missing.npz")
+
+
+def test_reference_episodes_pass(golden_fewshot):
+    """The reference's own episodes (quirks included) are valid episodes."""
+    ep = Episodes(
+        golden_fewshot["support_images"][..., 0],
+        golden_fewshot["support_labels"],
+        golden_fewshot["query_images"][..., 0],
+        golden_fewshot["query_labels"],
+    )
+    assert validate_episodes(ep, n_way=5) is ep and (ep.n_way, ep.k_shot) == (5, 5)
