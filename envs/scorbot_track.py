@@ -199,7 +199,6 @@ class ScorbotTrackEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict]:
-        super().reset(seed=seed)
         self._check_open()
         if options is None:
             options = {}
@@ -208,9 +207,12 @@ class ScorbotTrackEnv(gym.Env):
                 "reset options must be a dict such as {'trajectory': omega}, got "
                 f"{type(options).__name__}"
             )
-        unknown = sorted(set(options) - {"trajectory"})
+        unknown = sorted(repr(key) for key in options if key != "trajectory")
         if unknown:
-            raise ValueError(f"unknown reset option(s) {unknown}; the only one is 'trajectory'")
+            raise ValueError(
+                f"unknown reset option(s) {', '.join(unknown)}; the only one is 'trajectory'"
+            )
+        super().reset(seed=seed)
         self.task.reset(self.np_random, options.get("trajectory"))
         self.robot.reset()
         self._t = 0

@@ -57,24 +57,21 @@ def _fma_float32(product: np.ndarray, addend: np.ndarray) -> np.ndarray:
     """Fused multiply-add rounded once to float32: :math:`\\mathrm{round}_{32}(p + c)`.
 
     ``product`` is :math:`a b` of two float32 numbers computed in float64 (exact: 48 bits),
-    ``addend`` a float32 number held in float64; returns the float32 result held in float64.
-    The float64 sum rounds once more, which changes the float32 result only when that sum
-    lands on a float32 rounding midpoint (or in the float32 subnormal range); those entries
-    are redone with the sum rounded to odd (its error from the TwoSum transformation), which
-    makes the final rounding exact.
+    ``addend`` a float32 array; returns the float32 result. The float64 sum rounds once more,
+    which changes the float32 result only when that sum lands on a float32 rounding midpoint
+    (or in the float32 subnormal range); those entries are redone with the sum rounded to odd
+    (its error from the TwoSum transformation), which makes the final rounding exact.
     """
     total = product + addend
-    suspect = ((total.view(np.int64) & _LOW_29_BITS) == _FLOAT32_MIDPOINT) | (
-        np.abs(total) < _FLOAT32_MIN_NORMAL
-    )
+    suspect = (total.view(np.int64) & _LOW_29_BITS) == _FLOAT32_MIDPOINT
+    suspect |= np.abs(total) < _FLOAT32_MIN_NORMAL
     if suspect.any():
-        p, c, t = product[suspect], addend[suspect], total[suspect]
+        p, c, t = product[suspect], addend[suspect].astype(np.float64), total[suspect]
         virtual = t - p
         error = (p - (t - virtual)) + (c - virtual)
         nudge = (error != 0) & ((t.view(np.int64) & 1) == 0)
-        t = np.where(nudge, np.nextafter(t, np.where(error > 0, np.inf, -np.inf)), t)
-        total[suspect] = t
-    return total.astype(np.float32).astype(np.float64)
+        total[suspect] = np.where(nudge, np.nextafter(t, np.where(error > 0, np.inf, -np.inf)), t)
+    return total.astype(np.float32)
 
 
 def _eigen_cos_float32(x: np.ndarray) -> np.ndarray:
@@ -142,12 +139,15 @@ def smooth_walk(walk: np.ndarray) -> np.ndarray:
     start = HANN_LENGTH // 2
     padded = np.concatenate((np.zeros_like(walk[:, :pad]), walk, walk[:, -pad:][:, ::-1]), axis=1)
     padded = padded.astype(np.float64)
-    # Only the kept outputs start .. start+T-1 are computed, taps in order.
-    acc = np.zeros(walk.shape, dtype=np.float64)
+    # Only the kept outputs start .. start+T-1 are computed, taps in order; tap k of output t
+    # reads a front zero while t < pad - start - k (those terms add nothing and are skipped).
+    acc = np.zeros_like(walk)
     for k, weight in enumerate(window.astype(np.float64)):
-        acc = _fma_float32(padded[:, start + k : start + k + n_steps] * weight, acc)
+        first = max(0, pad - start - k)
+        taps = padded[:, start + k + first : start + k + n_steps]
+        acc[:, first:] = _fma_float32(taps * weight, acc[:, first:])
     limit = np.float32(math.pi)
-    return np.clip(acc.astype(np.float32), -limit, limit)
+    return np.clip(acc, -limit, limit)
 
 
 def integrate_omega(omega: np.ndarray, clip: bool = True) -> np.ndarray:

@@ -328,6 +328,8 @@ def test_rescaled_actions_are_joint_velocities():
 def test_reset_options_must_be_a_dict(env, options):
     with pytest.raises(TypeError, match="options must be a dict"):
         env.reset(options=options)
+    with pytest.raises(ValueError, match="unknown reset option.*'x', 1"):
+        env.reset(options={1: 0, "x": 0})
 
 
 @pytest.mark.parametrize(
