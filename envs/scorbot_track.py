@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -13,7 +14,7 @@ from gymnasium import spaces
 from robo_l2l.envs.robot import Scorbot
 from robo_l2l.envs.simulator import Simulator, project_points
 from robo_l2l.envs.task import TrackingTask
-from robo_l2l.tasks import DT_ARM, N_STEPS
+from robo_l2l.tasks_numpy import DT_ARM, N_STEPS
 
 #: Layout of the observation vector (slices into the 15 float32 entries).
 OBS_Q = slice(0, 4)
@@ -48,8 +49,14 @@ class ScorbotTrackEnv(gym.Env):
 
     ``Box(-pi, pi, (2,), float32)``: target angular velocities (rad/s) of the base and the
     shoulder, applied with PyBullet velocity control limited by the URDF effort limits (base
-    40 N m, shoulder 80 N m). Actions outside the box, with NaN/inf or of another shape raise
-    ``ValueError``; nothing is clipped silently.
+    40 N m, shoulder 80 N m). Actions outside the box, with NaN/inf, complex values or of
+    another shape raise ``ValueError``; nothing is clipped silently.
+
+    Agents that expect actions in [-1, 1] (stable-baselines3's recommendation) wrap the env
+    in Gymnasium's ``RescaleAction``, which maps [-1, 1] linearly onto [-pi, pi] rad/s:
+    ``RescaleAction(gymnasium.make("RoboL2L/ScorbotTrack-v0"), np.float32(-1), np.float32(1))``
+    (float32 bounds, else Gymnasium warns about lowered precision); stable-baselines3's
+    ``check_env`` then passes without warnings.
 
     Velocity control does not correct positions. Replaying a task's own omega open-loop
     tracks its path to 0.55 mm on average (0.15-3 mm per task, 20 tasks within the joint
@@ -85,7 +92,9 @@ class ScorbotTrackEnv(gym.Env):
     ``q`` and ``xyz`` are the targets) or angular velocities of shape (n_steps, 2) in rad/s
     (integrated and mapped through the kinematics; the joint path must stay within base
     +-130 deg, shoulder +-70 deg) - and otherwise a task of the family drawn from
-    ``self.np_random``.
+    ``self.np_random`` (:func:`robo_l2l.tasks_numpy.sample_targets`, numpy only). ``options``
+    must be a dict; a non-dict raises ``TypeError``, an unknown key or a bad trajectory
+    ``ValueError``.
 
     ## Episode End
 
@@ -190,12 +199,20 @@ class ScorbotTrackEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict]:
-        super().reset(seed=seed)
         self._check_open()
-        options = {} if options is None else dict(options)
-        unknown = sorted(set(options) - {"trajectory"})
+        if options is None:
+            options = {}
+        elif not isinstance(options, Mapping):
+            raise TypeError(
+                "reset options must be a dict such as {'trajectory': omega}, got "
+                f"{type(options).__name__}"
+            )
+        unknown = sorted(repr(key) for key in options if key != "trajectory")
         if unknown:
-            raise ValueError(f"unknown reset option(s) {unknown}; the only one is 'trajectory'")
+            raise ValueError(
+                f"unknown reset option(s) {', '.join(unknown)}; the only one is 'trajectory'"
+            )
+        super().reset(seed=seed)
         self.task.reset(self.np_random, options.get("trajectory"))
         self.robot.reset()
         self._t = 0
@@ -265,11 +282,16 @@ class ScorbotTrackEnv(gym.Env):
 
     def _check_action(self, action: Any) -> np.ndarray:
         try:
-            omega = np.asarray(action, dtype=np.float64)
+            omega = np.asarray(action)
         except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"action must be a numeric array of shape (2,), got {action!r}"
             ) from exc
+        if omega.dtype.kind == "c":
+            raise ValueError(f"action must be real-valued, got complex values {omega}")
+        if omega.dtype.kind not in "biuf":
+            raise ValueError(f"action must be a numeric array of shape (2,), got {action!r}")
+        omega = omega.astype(np.float64)
         if omega.shape != (2,):
             raise ValueError(f"action must have shape (2,) (base, shoulder), got {omega.shape}")
         if not np.isfinite(omega).all():

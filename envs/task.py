@@ -12,20 +12,18 @@ where :math:`x^{ee}_t` is the simulated tool tip after the step.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
-from robo_l2l.functional.kinematics import scorbot_fk_moving
-from robo_l2l.tasks import (
-    JOINT_LIMITS,
-    Trajectories,
-    check_trajectory,
-    integrate_omega,
-    sample_trajectories,
-)
+from robo_l2l.functional.kinematics_numpy import scorbot_fk_moving_numpy
+from robo_l2l.tasks_numpy import JOINT_LIMITS, integrate_omega, sample_targets
+
+# No torch here: reset() and step() run in forked vector-env workers, where torch's thread
+# pool hangs once the parent has used it. Torch inputs are converted through their own
+# methods (duck typing), which needs no torch import.
 
 
 @dataclass(frozen=True)
@@ -41,27 +39,55 @@ class Target:
         return len(self.omega)
 
 
+def _as_real_array(value: Any, name: str) -> np.ndarray:
+    """``value`` (numpy array, torch tensor, nested sequence) as a float64 array; complex,
+    non-numeric or non-finite entries raise ``ValueError``."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged sequences
+        raise ValueError(f"{name} must be a numeric array, got {type(value).__name__}") from exc
+    if array.dtype.kind == "c":
+        raise ValueError(f"{name} must be real-valued, got complex values ({array.dtype})")
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a numeric array, got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return array
+
+
+def _check_within_limits(q: np.ndarray, name: str) -> None:
+    over = (np.abs(q) > JOINT_LIMITS + 1e-6).any(axis=0)
+    if over.any():
+        joints = [n for n, o in zip(("base", "shoulder"), over.tolist(), strict=True) if o]
+        raise ValueError(
+            f"{name}: joint angles leave the limits (base 130 deg, shoulder 70 deg) "
+            f"for joint(s) {joints}"
+        )
+
+
 def target_from_omega(omega: Any, n_steps: int) -> Target:
-    """Validate angular velocities (T, 2) or (1, T, 2) (rad/s) and integrate them.
+    """Validate angular velocities (T, 2) or (1, T, 2) (rad/s) and integrate them (float64).
 
     The joint path :math:`q_t = 0.01 \\sum_{s \\le t} \\omega_s` must stay within the joint limits
     (base 130 deg, shoulder 70 deg): a path that leaves them raises instead of being clipped.
     """
-    omega_t = torch.as_tensor(np.asarray(omega, dtype=np.float64))
-    if omega_t.ndim == 2:
-        omega_t = omega_t.unsqueeze(0)
-    if omega_t.ndim != 3 or omega_t.shape[0] != 1 or omega_t.shape[2] != 2:
+    omega = _as_real_array(omega, "trajectory omega")
+    if omega.ndim == 3 and omega.shape[0] == 1:
+        omega = omega[0]
+    if omega.ndim != 2 or omega.shape[1] != 2:
         raise ValueError(
-            f"trajectory omega must have shape (T, 2) or (1, T, 2), got {tuple(omega_t.shape)}"
+            f"trajectory omega must have shape (T, 2) or (1, T, 2), got {np.shape(omega)}"
         )
-    _check_length(omega_t.shape[1], n_steps)
-    check_trajectory(omega_t, name="trajectory")
-    q = integrate_omega(omega_t, clip=False)
-    xyz = scorbot_fk_moving(q)
-    return Target(omega_t[0].numpy(), q[0].numpy(), xyz[0].numpy())
+    _check_length(omega.shape[0], n_steps)
+    q = integrate_omega(omega, clip=False)
+    _check_within_limits(q, "trajectory")
+    return Target(omega, q, scorbot_fk_moving_numpy(q))
 
 
-def target_from_trajectories(trajectories: Trajectories, n_steps: int) -> Target:
+def target_from_trajectories(trajectories: Any, n_steps: int) -> Target:
     """Validate a :class:`~robo_l2l.tasks.Trajectories` of batch size 1.
 
     Its own ``q`` and ``xyz`` are the targets. Tasks of the family clip ``q`` at the joint
@@ -70,20 +96,16 @@ def target_from_trajectories(trajectories: Trajectories, n_steps: int) -> Target
     """
     if len(trajectories) != 1:
         raise ValueError(f"expected a Trajectories of batch size 1, got {len(trajectories)}")
-    omega, q, xyz = (
-        t.detach().cpu().double() for t in (trajectories.omega, trajectories.q, trajectories.xyz)
-    )
     expected = {"omega": (1, n_steps, 2), "q": (1, n_steps, 2), "xyz": (1, n_steps, 3)}
-    for name, tensor in (("omega", omega), ("q", q), ("xyz", xyz)):
-        if tuple(tensor.shape) != expected[name]:
-            raise ValueError(
-                f"trajectory {name} must have shape {expected[name]}, got {tuple(tensor.shape)}"
-            )
-        if not torch.isfinite(tensor).all():
-            raise ValueError(f"trajectory {name} contains NaN or inf")
-    if (q.abs() > JOINT_LIMITS + 1e-6).any():
+    arrays = {}
+    for name, shape in expected.items():
+        array = _as_real_array(getattr(trajectories, name), f"trajectory {name}")
+        if array.shape != shape:
+            raise ValueError(f"trajectory {name} must have shape {shape}, got {array.shape}")
+        arrays[name] = array[0]
+    if (np.abs(arrays["q"]) > JOINT_LIMITS + 1e-6).any():
         raise ValueError("trajectory q leaves the joint limits (base 130 deg, shoulder 70 deg)")
-    return Target(omega[0].numpy(), q[0].numpy(), xyz[0].numpy())
+    return Target(arrays["omega"], arrays["q"], arrays["xyz"])
 
 
 def _check_length(length: int, n_steps: int) -> None:
@@ -92,29 +114,37 @@ def _check_length(length: int, n_steps: int) -> None:
 
 
 def sample_target(rng: np.random.Generator, n_steps: int) -> Target:
-    """One task of the family; the torch generator is seeded by an integer drawn from ``rng``."""
-    seed = int(rng.integers(0, 2**63 - 1))
-    generator = torch.Generator().manual_seed(seed)
-    task = sample_trajectories(1, generator, n_steps=n_steps)
-    omega, q, xyz = (t[0].double().numpy() for t in (task.omega, task.q, task.xyz))
+    """One task of the family drawn from ``rng``
+    (:func:`robo_l2l.tasks_numpy.sample_targets`: the reference's float32 pipeline)."""
+    omega, q, xyz = (a[0].astype(np.float64) for a in sample_targets(rng, 1, n_steps))
     return Target(omega, q, xyz)
+
+
+def _is_trajectories(value: Any) -> bool:
+    return all(hasattr(value, name) for name in ("omega", "q", "xyz")) and not isinstance(
+        value, Mapping
+    )
 
 
 def parse_target(trajectory: Any, n_steps: int) -> Target:
     """A target from ``reset(options={"trajectory": ...})``: a ``Trajectories`` of batch 1, or
     angular velocities (T, 2) as a numpy array, torch tensor or nested sequence."""
-    if isinstance(trajectory, Trajectories):
+    if _is_trajectories(trajectory):
         return target_from_trajectories(trajectory, n_steps)
-    if isinstance(trajectory, torch.Tensor):
-        trajectory = trajectory.detach().cpu().double().numpy()
-    try:
-        array = np.asarray(trajectory, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    if isinstance(trajectory, (Mapping, str, bytes)) or trajectory is None:
         raise ValueError(
             "options['trajectory'] must be a robo_l2l.tasks.Trajectories or an omega array "
             f"of shape (T, 2); got {type(trajectory).__name__}"
-        ) from exc
-    return target_from_omega(array, n_steps)
+        )
+    try:
+        return target_from_omega(trajectory, n_steps)
+    except ValueError as exc:
+        if "numeric array" in str(exc):
+            raise ValueError(
+                "options['trajectory'] must be a robo_l2l.tasks.Trajectories or an omega array "
+                f"of shape (T, 2); got {type(trajectory).__name__}"
+            ) from exc
+        raise
 
 
 class TrackingTask:

@@ -13,6 +13,14 @@ Pipeline (:func:`trajectories_from_walk`):
 3. :math:`q_t = 0.01 \sum_{s \le t} \omega_s`, clipped to the joint limits (omega is not);
 4. :math:`x^*_t = FK(q_t)` with elbow and wrist at 0.
 
+Float32 walks go through :func:`robo_l2l.tasks_numpy.targets_from_walk`, which reproduces the
+reference's float32 arithmetic bit for bit (Hann cosines, tap order with FMA, sequential
+cumulative sum, the expanded kinematics expression), so the 16-bit target code equals the
+authors' on every task. The targets are data (never differentiated), so computing them in
+numpy costs nothing in meta-training; the differentiable kinematics of the network's output
+stay in torch (:mod:`robo_l2l.functional.kinematics`). Walks of other dtypes (float64 for
+tests of the physics) are computed by the torch functions below in that dtype.
+
 Also here: the 5-neuron clock input and the 16-bit spike encoding of the target path.
 """
 
@@ -23,18 +31,36 @@ from dataclasses import dataclass
 
 import torch
 
+from robo_l2l import tasks_numpy
 from robo_l2l.functional.kinematics import scorbot_fk_moving
+from robo_l2l.tasks_numpy import DT_ARM, HANN_LENGTH, N_BITS, N_STEPS, WALK_STD
 
-N_STEPS = 249  #: network steps per trial (1 ms each)
-DT_ARM = 0.01  #: integration step of the joint angles (s of arm time per network step)
-WALK_STD = 0.65 * math.sqrt(0.01)  #: std of one random-walk increment (rad/s)
-HANN_LENGTH = 120
+__all__ = [
+    "CLOCK_PERIOD",
+    "CLOCK_SPACING",
+    "DT_ARM",
+    "HANN_LENGTH",
+    "JOINT_LIMITS",
+    "N_BITS",
+    "N_CLOCK",
+    "N_STEPS",
+    "WALK_STD",
+    "Trajectories",
+    "check_trajectory",
+    "clock_input",
+    "encode_target",
+    "integrate_omega",
+    "sample_trajectories",
+    "sample_walk",
+    "smooth_walk",
+    "trajectories_from_walk",
+]
+
 #: Joint limits of the task family (rad): base +-130 deg, shoulder +-70 deg.
-JOINT_LIMITS = torch.tensor([math.radians(130.0), math.radians(70.0)], dtype=torch.float64)
+JOINT_LIMITS = torch.from_numpy(tasks_numpy.JOINT_LIMITS.copy())
 N_CLOCK = 5
 CLOCK_PERIOD = 50  #: clock neuron k fires at 50 k + 10 m, m = 0..4
 CLOCK_SPACING = 10
-N_BITS = 16
 
 
 @dataclass(frozen=True)
@@ -115,7 +141,18 @@ def integrate_omega(omega: torch.Tensor, clip: bool = True) -> torch.Tensor:
 
 
 def trajectories_from_walk(walk: torch.Tensor) -> Trajectories:
-    """Turn raw random walks ``(B, T, 2)`` into target trajectories (reference pipeline)."""
+    """Turn raw random walks ``(B, T, 2)`` into target trajectories (reference pipeline).
+
+    A float32 walk gives the reference's float32 targets bit for bit
+    (:func:`robo_l2l.tasks_numpy.targets_from_walk`, computed on the CPU and returned on the
+    walk's device, without gradient); other dtypes are computed in torch in that dtype.
+    """
+    if walk.dtype == torch.float32:
+        if walk.ndim != 3 or walk.shape[-1] != 2:
+            raise ValueError(f"walk must have shape (B, T, 2), got {tuple(walk.shape)}")
+        arrays = tasks_numpy.targets_from_walk(walk.detach().cpu().numpy())
+        omega, q, xyz = (torch.from_numpy(a).to(walk.device) for a in arrays)
+        return Trajectories(omega=omega, q=q, xyz=xyz)
     omega = smooth_walk(walk)
     q = integrate_omega(omega, clip=True)
     return Trajectories(omega=omega, q=q, xyz=scorbot_fk_moving(q))

@@ -1,6 +1,9 @@
 """ScorbotTrack-v0: Gymnasium API, determinism, physics agreeing with the kinematics, bad input."""
 
 import math
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import gymnasium as gym
@@ -11,9 +14,16 @@ from gymnasium.utils.env_checker import check_env
 from gymnasium.utils.passive_env_checker import env_render_passive_checker
 
 import robo_l2l.envs  # noqa: F401  (registers the env)
+from robo_l2l import tasks_numpy
 from robo_l2l.envs import SCORBOT_TRACK_ID, ScorbotTrackEnv, register_envs
 from robo_l2l.envs.scorbot_track import OBS_EE, OBS_TARGET, OBS_TIME
-from robo_l2l.tasks import JOINT_LIMITS, N_STEPS, integrate_omega, sample_trajectories
+from robo_l2l.tasks import (
+    JOINT_LIMITS,
+    N_STEPS,
+    integrate_omega,
+    sample_trajectories,
+    trajectories_from_walk,
+)
 
 
 @pytest.fixture
@@ -207,3 +217,163 @@ def test_action_box_covers_task_family():
     env = ScorbotTrackEnv()
     assert env.action_space.contains(tasks.omega.abs().amax(dim=(0, 1)).numpy())
     env.close()
+
+
+def _run_python(code: str, timeout: float) -> str:
+    """Run ``code`` in a fresh interpreter; a hang fails the test instead of blocking it."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"subprocess did not finish within {timeout} s (hang): {exc.stderr!r}")
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_import_registers_without_simulator_or_torch():
+    """``import robo_l2l`` registers the env (string entry point) without importing PyBullet or
+    torch; ``make``, ``reset`` and ``step`` then import PyBullet and still no torch."""
+    out = _run_python(
+        """
+        import sys
+        import gymnasium
+        import numpy as np
+        import robo_l2l
+        assert "RoboL2L/ScorbotTrack-v0" in gymnasium.registry
+        spec = gymnasium.registry["RoboL2L/ScorbotTrack-v0"]
+        assert isinstance(spec.entry_point, str) and spec.max_episode_steps == 249
+        assert "pybullet" not in sys.modules and "torch" not in sys.modules
+        env = gymnasium.make("RoboL2L/ScorbotTrack-v0")
+        env.reset(seed=0)
+        env.step(np.zeros(2, np.float32))
+        env.close()
+        assert "pybullet" in sys.modules and "torch" not in sys.modules
+        print("ok")
+        """,
+        timeout=120,
+    )
+    assert out.strip().endswith("ok")
+
+
+def test_async_vector_env_after_torch_thread_pool():
+    """The hang of issue 11: a parent that used torch's thread pool forks the workers of an
+    async vector env; a worker that touches torch waits forever on the pool's lock."""
+    out = _run_python(
+        """
+        import numpy as np
+        import torch
+        torch.set_num_threads(2)
+        a = torch.randn(2000, 2000)
+        a @ a
+        import gymnasium
+        import robo_l2l
+        envs = gymnasium.make_vec(
+            "RoboL2L/ScorbotTrack-v0", num_envs=2, vectorization_mode="async"
+        )
+        obs, _ = envs.reset(seed=0)
+        for _ in range(3):
+            obs, reward, _, _, _ = envs.step(np.zeros((2, 2), np.float32))
+        assert obs.shape == (2, 15) and np.isfinite(obs).all()
+        envs.close()
+        print("ok")
+        """,
+        timeout=180,
+    )
+    assert out.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_sampled_target_is_the_task_family(env, seed):
+    """The env's target (numpy, drawn from self.np_random) is the family's float32 pipeline:
+    equal to tasks_numpy with the same generator and to the torch entry point on that walk."""
+    env.reset(seed=seed)
+    rng, _ = gym.utils.seeding.np_random(seed)
+    walk = tasks_numpy.sample_walk(rng, 1)
+    omega, q, xyz = tasks_numpy.targets_from_walk(walk)
+    target = env.task.target
+    np.testing.assert_array_equal(target.xyz, xyz[0])
+    np.testing.assert_array_equal(target.q, q[0])
+    np.testing.assert_array_equal(target.omega, omega[0])
+    traj = trajectories_from_walk(torch.from_numpy(walk))
+    np.testing.assert_array_equal(target.xyz, traj.xyz[0].numpy())
+
+
+def test_stable_baselines3_check_env_normalized_actions():
+    """With Gymnasium's RescaleAction to [-1, 1], stable-baselines3's checker has no remark."""
+    sb3_checker = pytest.importorskip("stable_baselines3.common.env_checker")
+    env = gym.wrappers.RescaleAction(ScorbotTrackEnv(), np.float32(-1), np.float32(1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sb3_checker.check_env(env, warn=True)
+    assert [str(w.message) for w in caught] == []
+    env.reset(seed=0)
+    env.step(np.ones(2, np.float32))  # maps to +pi rad/s: inside the bound
+    env.step(-np.ones(2, np.float32))
+    env.close()
+
+
+def test_rescaled_actions_are_joint_velocities():
+    env = gym.wrappers.RescaleAction(ScorbotTrackEnv(), np.float32(-1), np.float32(1))
+    np.testing.assert_allclose(
+        env.action(np.array([1.0, -0.5], np.float32)), [math.pi, -math.pi / 2], rtol=1e-6
+    )
+    env.close()
+
+
+@pytest.mark.parametrize("options", [[1, 2], "trajectory", 3, (("trajectory", None),)])
+def test_reset_options_must_be_a_dict(env, options):
+    with pytest.raises(TypeError, match="options must be a dict"):
+        env.reset(options=options)
+    with pytest.raises(ValueError, match="unknown reset option.*'x', 1"):
+        env.reset(options={1: 0, "x": 0})
+
+
+@pytest.mark.parametrize(
+    "action, match",
+    [
+        (np.array([1j, 0.0]), "real-valued"),
+        (np.array([0.5 + 0j, 0.1 + 0j]), "real-valued"),
+        ([0.1, complex(0, 1)], "real-valued"),
+        (np.array(["a", "b"]), "numeric"),
+        (np.array([None, None]), "numeric"),
+        ([[0.1], [0.2, 0.3]], "numeric"),
+    ],
+)
+def test_complex_and_non_numeric_actions_raise(env, action, match):
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        env.step(action)
+
+
+@pytest.mark.parametrize(
+    "trajectory, match",
+    [
+        (np.zeros((N_STEPS, 2), complex), "real-valued"),
+        ("omega.npy", "Trajectories or an omega array"),
+        (np.array([[None, None]] * N_STEPS), "Trajectories or an omega array"),
+        ([[0.0, 0.0], [0.0]], "Trajectories or an omega array"),
+        (np.zeros((2, N_STEPS, 2)), "shape"),
+        (np.zeros(N_STEPS), "shape"),
+        (np.full((N_STEPS, 2), np.inf), "NaN or inf"),
+    ],
+)
+def test_bad_trajectory_options_raise(env, trajectory, match):
+    with pytest.raises(ValueError, match=match):
+        env.reset(options={"trajectory": trajectory})
+
+
+def test_trajectory_option_accepts_tensor_and_checks_trajectories(env):
+    omega = torch.zeros(N_STEPS, 2, dtype=torch.float64)
+    env.reset(options={"trajectory": omega})
+    np.testing.assert_allclose(env.task.target.xyz[0], [0.92, -0.033, 0.3585], atol=1e-15)
+    task = sample_trajectories(1, torch.Generator().manual_seed(0))
+    bad = type(task)(task.omega, task.q.clone().fill_(float("nan")), task.xyz)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        env.reset(options={"trajectory": bad})
+    short = task[:, :10]
+    with pytest.raises(ValueError, match="shape"):
+        env.reset(options={"trajectory": short})

@@ -9,37 +9,31 @@ With :math:`t_1=-q_1, t_2=-q_2, t_3=-q_3, t_4=q_4`:
     y &= r \sin t_1 + (d_2+d_3) \cos t_1 \\
     z &= d_1 - a_2 \sin t_2 - a_3 \sin(t_2+t_3) - a_4 \sin(t_2+t_3+t_4)
 
-so that :math:`FK(0) = (0.92, -0.033, 0.3585)` m.
+so that :math:`FK(0) = (0.92, -0.033, 0.3585)` m. The geometry and the numpy versions (the
+env's kinematics, the reference's float32 arithmetic for task targets) are in
+:mod:`robo_l2l.functional.kinematics_numpy`.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 
+from robo_l2l.functional.kinematics_numpy import (
+    GEOMETRY,
+    MOVING_JOINTS,
+    N_JOINTS,
+    ScorbotGeometry,
+)
 
-class ScorbotGeometry(NamedTuple):
-    """Link lengths of the ED-Scorbot (metres), as in the authors' kinematics."""
-
-    d1: float = 0.3585  #: height of the shoulder axis above the floor
-    a1: float = 0.050  #: horizontal offset base axis -> shoulder axis
-    a2: float = 0.300  #: upper arm (shoulder -> elbow)
-    a3: float = 0.350  #: forearm (elbow -> wrist)
-    a4: float = 0.22  #: wrist -> tool tip
-    d2: float = -0.098  #: lateral offset of the shoulder
-    d3: float = 0.065  #: lateral offset of the elbow
-
-    @property
-    def lateral(self) -> float:
-        """Total lateral offset d2 + d3 (m)."""
-        return self.d2 + self.d3
-
-
-GEOMETRY = ScorbotGeometry()
-N_JOINTS = 4
-#: Joints driven by the controller (base and shoulder); the others stay at 0.
-MOVING_JOINTS = (0, 1)
+__all__ = [
+    "GEOMETRY",
+    "MOVING_JOINTS",
+    "N_JOINTS",
+    "ScorbotGeometry",
+    "moving_joints_to_full",
+    "scorbot_fk",
+    "scorbot_fk_moving",
+]
 
 
 def scorbot_fk(q: torch.Tensor, geometry: ScorbotGeometry = GEOMETRY) -> torch.Tensor:
