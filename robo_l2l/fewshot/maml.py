@@ -25,6 +25,7 @@ import torch.nn.functional as tnf
 
 from robo_l2l import pcm as P
 from robo_l2l.fewshot import cnn
+from robo_l2l.fewshot.episodes import Episodes
 from robo_l2l.functional import pcm as F
 
 
@@ -84,15 +85,6 @@ def reference_pcm(t_inference_s: float = 32.0) -> ClassifierPCM:
         update_adds_to_read_value=True,
     )
     return ClassifierPCM(base, readout)
-
-
-class Episodes(NamedTuple):
-    """A meta-batch of episodes: images ``(B, n, 28, 28)`` in [0, 1], labels ``(B, n)`` int64."""
-
-    support_images: torch.Tensor
-    support_labels: torch.Tensor
-    query_images: torch.Tensor
-    query_labels: torch.Tensor
 
 
 class InnerLoopResult(NamedTuple):
@@ -225,12 +217,13 @@ def inner_loop(
 
     Args:
         params: the five meta-learned tensors (:mod:`robo_l2l.fewshot.cnn`).
-        episodes: a meta-batch (checked by :func:`check_episodes`).
+        episodes: a meta-batch of tensors or numpy arrays (checked by :func:`check_episodes`).
         cfg: inner-loop settings.
         pcm: device model (``None`` or :func:`ideal_pcm`: software weights).
         generator: source of every device draw (required with a device model).
     """
     way = params["readout"].shape[-1]
+    episodes = Episodes(*(torch.as_tensor(t) for t in episodes))
     check_episodes(episodes, way)
     si, sl, qi, ql = (
         t.to(params["readout"].dtype) if t.is_floating_point() else t for t in episodes
