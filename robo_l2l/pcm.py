@@ -58,6 +58,22 @@ class PCMConfig:
     """Half-width of the uniform error of the initial deployment (fraction of the scale)."""
     drift_compensation: bool = False
     """Global drift compensation: rescale each matrix's output by sum|W(t0)| / sum|W(t)|."""
+    read_noise_mode: str = "per_output"
+    """``per_output``: one Gaussian draw per output of every product, the exact sum of
+    per-device noise with window ln((t + t_read)/t_read) and 1/sqrt(2) (the robot; the
+    few-shot convolutions). ``per_weight``: one draw per device and task per call, shared by all
+    inputs of the call, window ln((t + t_read)/(2 t_read)), clipped to the device's range (the
+    reference's few-shot readout, :func:`robo_l2l.functional.pcm.read_per_weight`)."""
+    stochastic_rounding: bool = False
+    """Round updates to the ``update_levels`` grid stochastically (unbiased) instead of to the
+    nearest level (the reference's few-shot readout updates)."""
+    programming_noise_on_device: bool = False
+    """Reference arithmetic only: programming noise goes to the device carrying the weight and
+    is clipped to its range; exact zeros get none (the reference's few-shot reprogramming)."""
+    update_adds_to_read_value: bool = False
+    """An update is added to the weight the devices hold now (drifted, as read without read
+    noise) instead of to the last software target, so a rewritten weight drifts again as a
+    whole (the reference's few-shot ``re_program(W, dW)``)."""
 
     def __post_init__(self) -> None:
         if self.g_max_us <= 0:
@@ -70,6 +86,10 @@ class PCMConfig:
             raise ValueError(f"update_levels must be an integer >= 0, got {self.update_levels}")
         if not 0 <= self.initial_jitter < 1:
             raise ValueError(f"initial_jitter must be in [0, 1), got {self.initial_jitter}")
+        if self.read_noise_mode not in ("per_output", "per_weight"):
+            raise ValueError(
+                f"read_noise_mode must be 'per_output' or 'per_weight', got {self.read_noise_mode!r}"
+            )
 
     @staticmethod
     def ideal_weights() -> PCMConfig:
@@ -123,6 +143,11 @@ def _weight_at(
     return scale * programmed * f
 
 
+def per_weight(cfg: PCMConfig) -> bool:
+    """Whether reads draw one noise value per device and call (``read_noise_mode``)."""
+    return cfg.read_noise_mode == "per_weight"
+
+
 def _finish(
     target: torch.Tensor,
     programmed: torch.Tensor,
@@ -133,9 +158,8 @@ def _finish(
     weight = _weight_at(target, programmed, nu, scale, cfg, cfg.t_inference_s)
     read_std = None
     if cfg.read_noise:
-        read_std = scale * F.read_noise_std(
-            weight.detach() / scale, cfg.t_inference_s, g_max=cfg.g_max_us
-        )
+        std_fn = F.read_noise_std_per_weight if per_weight(cfg) else F.read_noise_std
+        read_std = scale * std_fn(weight.detach() / scale, cfg.t_inference_s, g_max=cfg.g_max_us)
     if cfg.drift_compensation and cfg.drift:
         # A digital gain per matrix, measured once: it scales the read noise with the signal.
         fresh = _weight_at(target, programmed, nu, scale, cfg, cfg.t0_s).detach()
@@ -200,15 +224,28 @@ def apply_update(
     if not torch.isfinite(delta).all():
         raise FloatingPointError("weight update contains NaN or inf; nothing was written")
     if cfg.update_levels > 0:
-        delta = F.quantize(delta, matrix.scale / cfg.update_levels)
+        step = matrix.scale / cfg.update_levels
+        if cfg.stochastic_rounding:
+            delta = F.quantize_stochastic(delta, step, generator)
+        else:
+            delta = F.quantize(delta, step)
     if cfg.ideal:
         new_target = matrix.target + delta
         written = delta != 0
         m = DeployedMatrix(new_target, new_target, matrix.nu, matrix.scale, new_target, None)
         return Reprogrammed(m, written, delta)
     written = (delta != 0).detach()
-    new_target = matrix.target + delta
-    if cfg.reference_arithmetic:
+    base = matrix.weight if cfg.update_adds_to_read_value else matrix.target
+    new_target = base + delta
+    if cfg.reference_arithmetic and cfg.programming_noise_on_device:
+        clipped = F.ste_clamp(new_target, -1.0, 1.0)
+        programmed_new = (
+            F.program_on_device(clipped, generator, cfg.g_max_us)
+            if cfg.programming_noise
+            else clipped
+        )
+        g_for_drift = clipped
+    elif cfg.reference_arithmetic:
         clipped = F.ste_clamp(new_target, -1.0, 1.0)
         noise = torch.randn(
             clipped.shape, generator=generator, dtype=delta.dtype, device=delta.device

@@ -73,12 +73,23 @@ def _as_dtype(name: Any) -> str:
     return str(name)
 
 
+def _reconstruct(cls: Any, shape: Any, dtype_code: Any) -> np.ndarray:
+    """Safe stand-in for numpy's ``_reconstruct``: only a plain ndarray shell, filled by its
+    ``__setstate__`` from the pickled bytes (object arrays are refused after loading)."""
+    if cls is not np.ndarray:
+        raise CheckpointError("checkpoint reconstructs an array subclass; refusing it")
+    return np.ndarray((0,), dtype=np.uint8)
+
+
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("functools", "partial"): _PartialStub,
     ("tensorflow.python.ops.resource_variable_ops", "ResourceVariable"): _ResourceVariableStub,
     ("numpy.core.numeric", "_frombuffer"): _frombuffer,
     ("numpy._core.numeric", "_frombuffer"): _frombuffer,
     ("numpy", "dtype"): np.dtype,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("tensorflow.python.framework.dtypes", "as_dtype"): _as_dtype,
 }
 
@@ -92,6 +103,38 @@ class _AllowListUnpickler(pickle.Unpickler):
                 f"checkpoint refers to the global {module}.{name}, which is not on the allow-list "
                 "of the reference-checkpoint loader; refusing to unpickle it"
             ) from None
+
+
+def unpickle_reference(path: str | os.PathLike) -> Any:
+    """Unpickle one of the authors' checkpoints with the allow-list (variables become stubs).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: truncated or corrupt bytes, or a global outside the allow-list.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return _AllowListUnpickler(io.BytesIO(data)).load()
+    except CheckpointError:
+        raise
+    except Exception as exc:  # truncated or garbled bytes surface as many exception types
+        raise CheckpointError(f"cannot read reference checkpoint {path}: {exc!r}") from exc
+
+
+def variable_value(entry: Any) -> Any:
+    """The ``initial_value`` of a stubbed TensorFlow variable (anything else unchanged)."""
+    if isinstance(entry, (_PartialStub, _ResourceVariableStub)):
+        return entry.keywords.get("initial_value")
+    return entry
+
+
+def variable_name(entry: Any) -> str | None:
+    """The ``name`` keyword of a stubbed TensorFlow variable, if any."""
+    if isinstance(entry, (_PartialStub, _ResourceVariableStub)):
+        name = entry.keywords.get("name")
+        return name if isinstance(name, str) else None
+    return None
 
 
 def load_reference_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -108,14 +151,13 @@ def load_reference_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
         CheckpointError: truncated or corrupt file, a global outside the allow-list,
             unexpected keys, shapes or dtypes, or non-finite values.
     """
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        raw = _AllowListUnpickler(io.BytesIO(data)).load()
-    except CheckpointError:
-        raise
-    except Exception as exc:  # truncated or garbled bytes surface as many exception types
-        raise CheckpointError(f"cannot read reference checkpoint {path}: {exc!r}") from exc
+    raw = unpickle_reference(path)
+    if isinstance(raw, list):
+        raise CheckpointError(
+            f"{path} holds a list of {len(raw)} variables: it looks like the authors' few-shot "
+            "classifier checkpoint, not the robot-arm controller (use "
+            "robo_l2l.fewshot.checkpoint.load_reference_classifier)"
+        )
     if not isinstance(raw, dict):
         raise CheckpointError(f"checkpoint holds a {type(raw).__name__}, expected a dict")
     missing = set(CHECKPOINT_SHAPES) - set(raw)
@@ -126,9 +168,7 @@ def load_reference_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
         )
     out: dict[str, np.ndarray] = {}
     for key, shape in CHECKPOINT_SHAPES.items():
-        value = raw[key]
-        if isinstance(value, (_PartialStub, _ResourceVariableStub)):
-            value = value.keywords.get("initial_value")
+        value = variable_value(raw[key])
         if not isinstance(value, np.ndarray):
             raise CheckpointError(f"{key}: no initial_value array in checkpoint entry")
         if value.shape != shape or value.dtype != np.float32:

@@ -141,3 +141,112 @@ def read_per_device(
     """Reference implementation of :func:`read`: one noise draw per device (for tests)."""
     noise = torch.randn(weight.shape, generator=generator, dtype=weight.dtype, device=weight.device)
     return _matmul(x, weight + read_std * noise)
+
+
+def quantize_stochastic(
+    x: torch.Tensor, step: float | torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    r"""Unbiased stochastic rounding of ``x`` to multiples of ``step`` (straight-through).
+
+    .. math::
+        t = \mathrm{trunc}(x / s)\, s, \quad r = (x - t) / s \in (-1, 1), \quad
+        q = t + \mathrm{sign}(r)\, b\, s, \quad b \sim \mathrm{Bernoulli}(|r|)
+
+    so :math:`E[q] = x`. The reference's few-shot update quantiser (FEWSHOT.md 4b.1).
+    """
+    scaled = x.detach() / step
+    trunc = torch.trunc(scaled)
+    r = scaled - trunc
+    b = torch.bernoulli(r.abs().clamp(0.0, 1.0), generator=generator)
+    q = (trunc + torch.sign(r) * b) * step
+    return x + (q - x).detach()
+
+
+def read_noise_std_per_weight(
+    g: torch.Tensor, t: float, t_read: float = T_READ_S, g_max: float = G_MAX_US
+) -> torch.Tensor:
+    """Read noise of one device read once per call (the reference's few-shot readout).
+
+    .. math::
+        \\sigma = |G|\\, Q_s \\sqrt{\\ln\\frac{t + t_{read}}{2 t_{read}}}
+
+    in normalised units (aihwkit's window, no :math:`1/\\sqrt 2`; FEWSHOT.md 4b).
+    """
+    big_g = g.detach().abs() * g_max
+    q_s = torch.clamp(0.0088 / big_g.clamp_min(_TINY) ** 0.65, max=0.2)
+    window = math.sqrt(math.log((t + t_read) / (2.0 * t_read)))
+    return big_g * q_s * window / g_max
+
+
+def read_per_weight(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    read_std: torch.Tensor,
+    generator: torch.Generator,
+    limit: float | torch.Tensor = 1.0,
+) -> torch.Tensor:
+    """``x @ W_read`` with one noise draw per device, shared by every input row of the call.
+
+    The noise goes to the device carrying the weight and is clipped to that device's range:
+    :math:`W_{read} = \\mathrm{clip}_{[0, L]}(W + n)` for :math:`W > 0`,
+    :math:`\\mathrm{clip}_{[-L, 0]}(W + n)` for :math:`W < 0`, 0 for :math:`W = 0`, with
+    :math:`W = \\mathrm{clip}(w, -L, L)`. Backward: the clean ``weight`` (straight-through).
+
+    Args:
+        x: ``(B, n, k)``; weight, read_std: ``(B, k, m)`` (or ``(k, m)``); limit: ``L``.
+    """
+    w = weight.detach()
+    clipped = torch.clamp(w, -limit, limit)
+    noisy = clipped + read_std * torch.randn(
+        w.shape, generator=generator, dtype=w.dtype, device=w.device
+    )
+    zero = torch.zeros_like(noisy)
+    w_read = torch.where(
+        clipped > 0,
+        torch.minimum(torch.maximum(noisy, zero), zero + limit),
+        torch.where(clipped < 0, torch.maximum(torch.minimum(noisy, zero), zero - limit), zero),
+    )
+    return torch.matmul(x, weight) + torch.matmul(x.detach(), w_read - clipped)
+
+
+def read_linear(
+    op,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    read_var: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """:func:`read` for any product ``op(x, w)`` linear in ``w`` (e.g. a convolution).
+
+    One Gaussian draw per output with variance ``op(x**2, read_var)``: the exact sum of
+    independent per-device noise over each dot product, at the cost of one extra ``op``
+    instead of a noise tensor per (output, input) pair. Noise is not differentiated.
+    """
+    out = op(x, weight)
+    if read_var is None:
+        return out
+    with torch.no_grad():
+        std = op(torch.square(x), read_var).sqrt_()
+        noise = torch.randn(std.shape, generator=generator, dtype=std.dtype, device=std.device)
+        # In place: a linear op's backward does not need its output.
+        out.addcmul_(std, noise)
+    return out
+
+
+def program_on_device(
+    w: torch.Tensor, generator: torch.Generator, g_max: float = G_MAX_US
+) -> torch.Tensor:
+    """Programming noise for weights ``w`` in ``[-1, 1]`` (unit scale) on the active device.
+
+    :math:`\\mathcal N(0, \\sigma_{prog}^2)` goes to the device carrying the weight and is
+    clipped to its range (``[0, 1]`` for ``w > 0``, ``[-1, 0]`` for ``w < 0``); exact zeros
+    get none (FEWSHOT.md 4b.3). Straight-through gradient.
+    """
+    noise = torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device)
+    wd = w.detach()
+    noisy = wd + programming_noise_std(wd, g_max) / g_max * noise
+    zero = torch.zeros_like(noisy)
+    out = torch.where(
+        wd > 0, noisy.clamp(0.0, 1.0), torch.where(wd < 0, noisy.clamp(-1.0, 0.0), zero)
+    )
+    return w + (out - wd).detach()
