@@ -8,7 +8,6 @@ mapping for comparison) and, as the last line, a JSON object.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -24,7 +23,7 @@ REFERENCE = {"pcm": (0.320, 0.107), "ideal": (0.322, 0.0106)}
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.Parser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--checkpoint", required=True, help="rapid_learning_robot_checkpoint.pickle"
     )
