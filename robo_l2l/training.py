@@ -12,7 +12,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -142,12 +141,15 @@ def _resume_state(
         saved = MetaConfig.from_dict(info["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointFormatError(f"{state_path}: no valid run config: {exc}") from exc
-    ignore = dict.fromkeys(RESUMABLE_CHANGES, 0)
-    if replace(saved, **ignore) != replace(cfg, **ignore):
-        differ = [k for k in cfg.__dict__ if getattr(saved, k) != getattr(cfg, k)]
+    differ = [
+        k
+        for k in cfg.__dict__
+        if k not in RESUMABLE_CHANGES and getattr(saved, k) != getattr(cfg, k)
+    ]
+    if differ:
         raise ValueError(
             f"{state_path} was written by another configuration; differing fields: "
-            + ", ".join(k for k in differ if k not in RESUMABLE_CHANGES)
+            + ", ".join(differ)
         )
     saved_params = checked_params(tensors, cfg, state_path, cfg.device)
     with torch.no_grad():
