@@ -13,10 +13,8 @@ from collections.abc import Callable
 import torch
 
 from robo_l2l import deployment as dep
+from robo_l2l.config import MAX_SEED
 from robo_l2l.pcm import PCMConfig
-
-#: Largest seed accepted: every generator seed derived from it must fit torch's 64-bit seeds.
-MAX_SEED = 2**32 - 1
 
 #: Default torch CPU threads. Measured on a 2-core machine under load from other processes:
 #: torch's default (one thread per core) oversubscribes and runs 10-30x slower than one thread

@@ -24,6 +24,7 @@ from robo_l2l.pcm import PCMConfig
 REGIMES = ("hardware", "software")
 ARITHMETICS = dep.ARITHMETICS
 READOUT_LR_MODES = ("scalar", "per_synapse")
+MAX_SEED = 2**32 - 1  #: every generator seed derived from a run's seed fits torch's 64 bits
 DEVICES = ("cpu", "cuda")
 
 
@@ -89,6 +90,10 @@ class MetaConfig:
             ),
             (self.device in DEVICES, f"unknown device {self.device!r}; choose one of {DEVICES}"),
             (self.k_updates >= 1, f"k_updates must be >= 1, got {self.k_updates}"),
+            (
+                0 <= self.seed <= MAX_SEED,
+                f"seed must be in [0, {MAX_SEED}] (generator seeds derive from it), got {self.seed}",
+            ),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.iterations >= 1, f"iterations must be >= 1, got {self.iterations}"),
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from robo_l2l.cli import MAX_SEED
-from robo_l2l.config import MetaConfig
+from robo_l2l.config import MAX_SEED, MetaConfig
 from robo_l2l.controller import ControllerWeights
 from robo_l2l.deployment import format_age
 from robo_l2l.evaluation import evaluate

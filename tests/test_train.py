@@ -116,6 +116,8 @@ def test_bad_config_is_refused_before_work(tmp_path, capsys):
         (["--preset", "huge"], "unknown preset"),
         (["--ideal", "--t-inference", "60"], "--ideal has no devices"),
         (["--threads", "-1"], "threads must be >= 0"),
+        (["--seed", "-5"], "seed must be in"),
+        (["--seed", str(2**40)], "seed must be in"),
     ):
         code, err = _cli(tmp_path / "bad", "--iterations", "1", *bad, capsys=capsys)
         assert code == 2 and message in err, err
