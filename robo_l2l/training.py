@@ -109,11 +109,11 @@ def read_metrics(path: Path) -> list[dict]:
         try:
             row = json.loads(line)
             if not isinstance(row, dict) or "iteration" not in row or "kind" not in row:
-                raise ValueError("not a metrics row")
+                raise ValueError("no JSON object with 'iteration' and 'kind'")
         except ValueError as exc:
             if i == len(lines) - 1:
                 break  # torn by a kill (or being written now)
-            raise ValueError(f"{path}, line {i + 1}: not a metrics row ({exc})") from exc
+            raise ValueError(f"{path}, line {i + 1}: not a metrics row: {exc}") from exc
         rows.append(row)
     return rows
 

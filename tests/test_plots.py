@@ -324,7 +324,7 @@ def test_script_keeps_earlier_figures_when_a_later_input_is_bad(tmp_path, capsys
     assert plot_script.main(["--runs", str(run), "--out", str(out)]) == 0
     capsys.readouterr()
     before = (out / "learning_curves.png").read_bytes()
-    (run / "metrics.jsonl").write_text('{"iteration": 0}\nnot json\n')
+    (run / "metrics.jsonl").write_text('{"iteration": 0, "kind": "val"}\nnot json\n')
     err = _fails(["--runs", str(run), "--out", str(out)], capsys)
     assert "line 2" in err
     assert (out / "learning_curves.png").read_bytes() == before
