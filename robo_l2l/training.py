@@ -96,7 +96,8 @@ def save_checkpoint(
 
 
 def read_metrics(path: Path) -> list[dict]:
-    """The rows of ``metrics.jsonl``; a torn last line (a process killed mid-write) is skipped.
+    """The rows of ``metrics.jsonl``; a torn last line (no final newline: a process killed
+    mid-write) is skipped.
 
     Any other malformed line raises ``ValueError`` naming the file and line.
     """
@@ -111,8 +112,8 @@ def read_metrics(path: Path) -> list[dict]:
             if not isinstance(row, dict) or "iteration" not in row or "kind" not in row:
                 raise ValueError("no JSON object with 'iteration' and 'kind'")
         except ValueError as exc:
-            if i == len(lines) - 1:
-                break  # torn by a kill (or being written now)
+            if i == len(lines) - 1 and not text.endswith("\n"):
+                break  # torn by a kill (or being written now): no final newline
             raise ValueError(f"{path}, line {i + 1}: not a metrics row: {exc}") from exc
         rows.append(row)
     return rows

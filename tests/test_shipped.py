@@ -57,8 +57,9 @@ def test_shipped_controller_reaches_recorded_loss(run):
     after = [
         evaluate(weights, rule, cfg.deployment, 1, batch, s).loss_after[0] for s in row["seeds"]
     ]
-    # a fully seeded recomputation: only float summation order may differ
-    assert sum(after) / len(after) == pytest.approx(row["loss_after_mean"], rel=1e-6)
+    # a fully seeded recomputation: only the float32 summation order (thread count) may differ;
+    # measured 1.5e-5 relative on readout_hw_quick (tables written with torch's default threads)
+    assert sum(after) / len(after) == pytest.approx(row["loss_after_mean"], rel=1e-4)
 
 
 @pytest.mark.slow
