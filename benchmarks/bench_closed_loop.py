@@ -15,6 +15,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -22,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_inner_loop import best_time as _best  # same folder; run as a script
+from bench_inner_loop import write_result
 
-from robo_l2l import meta, tasks
+from robo_l2l import parameters, tasks
 from robo_l2l.closed_loop import run_episode, synapses
 from robo_l2l.envs import ScorbotTrackEnv
 from robo_l2l.inner_loop import InnerRule, inner_loop
@@ -45,9 +47,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-demo", action="store_true", help="do not time scripts/demo.py")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON/markdown")
     args = parser.parse_args(argv)
     arm_seconds = N_STEPS * DT_ARM
-    weights = meta.init_controller(torch.Generator().manual_seed(0), natural=False)
+    weights = parameters.init_controller(torch.Generator().manual_seed(0), natural=False)
     target = tasks.sample_trajectories(1, torch.Generator().manual_seed(1))
     with torch.no_grad():
         r = inner_loop(
@@ -111,14 +114,10 @@ def main(argv: list[str] | None = None) -> dict:
         "network_x_real_time": arm_seconds / network,
     }
     if not args.skip_demo:
+        demo_out = Path(tempfile.mkdtemp(prefix="robo_l2l_bench_demo."))
         start = time.perf_counter()
         done = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "scripts" / "demo.py"),
-                "--out",
-                "/tmp/robo_l2l_bench_demo",
-            ],
+            [sys.executable, str(ROOT / "scripts" / "demo.py"), "--out", str(demo_out)],
             capture_output=True,
             text=True,
         )
@@ -126,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
             raise RuntimeError(done.stderr)
         out["demo_wall_s"] = time.perf_counter() - start
         print(f"main job (scripts/demo.py, headless, GIF and figures): {out['demo_wall_s']:.1f} s")
+    write_result("bench_closed_loop", out, args.out)
     print(json.dumps(out))
     return out
 

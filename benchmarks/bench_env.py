@@ -20,10 +20,12 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
+from bench_inner_loop import write_result  # same folder; run as a script
 
 from robo_l2l.envs import SCORBOT_TRACK_ID, ScorbotTrackEnv
 from robo_l2l.envs.robot import Scorbot
@@ -93,6 +95,7 @@ def main() -> dict:
     parser.add_argument("--steps", type=int, default=2000, help="env steps per timing")
     parser.add_argument("--repeats", type=int, default=3, help="timings per row (best kept)")
     parser.add_argument("--fk-batch", type=int, default=1_000_000, help="FK batch size")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON/markdown")
     args = parser.parse_args()
 
     raw = raw_steps_per_s(args.steps, args.repeats)
@@ -128,6 +131,7 @@ def main() -> dict:
     print(f"{'benchmark':<{width}}  {'throughput':>20}  time vs raw")
     for name, rate, factor in rows:
         print(f"{name:<{width}}  {rate:>20}  {factor}")
+    write_result("bench_env", result, args.out)
     print(json.dumps(result))
     return result
 

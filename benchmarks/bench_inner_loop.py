@@ -18,17 +18,12 @@ import torch
 
 from robo_l2l.controller import ControllerWeights, controller_from_reference
 from robo_l2l.inner_loop import InnerRule, inner_loop
-from robo_l2l.meta import init_controller
+from robo_l2l.parameters import init_controller
 from robo_l2l.pcm import PCMConfig
 from robo_l2l.tasks import N_STEPS, sample_trajectories
 
-DEFAULT_CHECKPOINT = (
-    Path(__file__).resolve().parents[1]
-    / ".."
-    / "shared"
-    / "reference"
-    / "rapid_learning_robot_checkpoint.pickle"
-)
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = ROOT / ".." / "shared" / "reference" / "rapid_learning_robot_checkpoint.pickle"
 
 
 def best_time(fn, repeats: int) -> float:
@@ -40,6 +35,34 @@ def best_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def write_result(name: str, result: dict, out: Path | None) -> Path:
+    """Write ``result`` as ``<out>/<name>.json`` and ``.md`` (default runs/bench/<name>-<time>/),
+    with the machine it was measured on, so that README figures trace to a file."""
+    import os
+    import platform
+
+    from robo_l2l.atomic import atomic_write_text
+    from robo_l2l.run_folder import timestamp
+
+    out = out or ROOT / "runs" / "bench" / f"{name}-{timestamp()}"
+    machine = {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "load_average_1min": os.getloadavg()[0],
+    }
+    record = {"benchmark": name, "machine": machine, "result": result}
+    atomic_write_text(out / f"{name}.json", json.dumps(record, indent=1) + "\n")
+    rows = "".join(f"| {k} | {v:.6g} |\n" for k, v in result.items() if isinstance(v, float))
+    text = (
+        f"{name} on {machine['cpus']} CPUs, {machine['torch_threads']} torch threads, "
+        f"load {machine['load_average_1min']:.2f}\n\n| what | value |\n|---|---|\n{rows}"
+    )
+    atomic_write_text(out / f"{name}.md", text)
+    return out
 
 
 def dense_equivalent_flops(batch: int, natural: bool, n: int = 250, n_lsg: int = 800) -> float:
@@ -65,6 +88,7 @@ def meta_iterations(repeats: int) -> dict[str, float]:
     from functools import partial
 
     from robo_l2l import meta as meta_mod
+    from robo_l2l import parameters
     from robo_l2l.config import PRESETS, MetaConfig
 
     out = {}
@@ -76,7 +100,7 @@ def meta_iterations(repeats: int) -> dict[str, float]:
                 cfg = replace(
                     base, rule=rule, k_updates=k, regime=regime, batch_size=batch or base.batch_size
                 )
-                params = meta_mod.init_params(cfg)
+                params = parameters.init_params(cfg)
                 opt = meta_mod.make_optimizer(params, cfg)
                 step = partial(meta_mod.meta_step, params, opt, cfg)
                 counter = iter(range(10_000))
@@ -97,6 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="also time meta-iterations of both rules and regimes (batch 90 and the quick preset)",
     )
+    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON/markdown")
     args = parser.parse_args(argv)
     if args.checkpoint.exists():
         weights = controller_from_reference(args.checkpoint)
@@ -139,6 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{key:<18} {seconds:>8.2f} {reference[key] / seconds:>12.1f}x "
             f"{work / seconds / 1e9:>12.1f} ({work / seconds / rate:.0%} of sgemm)"
         )
+    write_result("bench_inner_loop", results, args.out)
     print(json.dumps(results))
     return results
 

@@ -11,15 +11,20 @@ import ast
 import dataclasses
 import inspect
 import json
+import os
 import textwrap
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
+from robo_l2l import deployment as dep
 from robo_l2l.inner_loop import RULES
+from robo_l2l.pcm import PCMConfig
 
 REGIMES = ("hardware", "software")
-ARITHMETICS = ("per_matrix", "reference")
+ARITHMETICS = dep.ARITHMETICS
 READOUT_LR_MODES = ("scalar", "per_synapse")
+MAX_SEED = 2**32 - 1  #: every generator seed derived from a run's seed fits torch's 64 bits
 DEVICES = ("cpu", "cuda")
 
 
@@ -34,8 +39,9 @@ class MetaConfig:
     """Inner e-prop updates per task (>= 1)."""
     regime: str = "hardware"
     """hardware: PCM model in the loop (straight-through); software: ideal weights."""
-    pcm_arithmetic: str = "per_matrix"
-    """PCM mapping: per_matrix (each matrix its own scale) or reference (the authors')."""
+    deployment: PCMConfig = field(default_factory=PCMConfig)
+    """The PCM deployment (arithmetic, device age, drift compensation, update levels, noise):
+    in the loop when hardware-aware, and for validation and evaluation."""
     batch_size: int = 90
     """Tasks per meta-iteration."""
     iterations: int = 100_000
@@ -56,7 +62,7 @@ class MetaConfig:
     device: str = "cpu"
     """cpu or cuda."""
     threads: int = 0
-    """torch CPU threads (0: torch default)."""
+    """torch CPU threads (0: torch default; scripts default to 1, see robo_l2l.cli)."""
     validate_every: int = 100
     """Iterations between held-out validations (and checkpoints)."""
     val_batches: int = 1
@@ -74,8 +80,8 @@ class MetaConfig:
             (self.rule in RULES, f"unknown rule {self.rule!r}; choose one of {RULES}"),
             (self.regime in REGIMES, f"unknown regime {self.regime!r}; choose one of {REGIMES}"),
             (
-                self.pcm_arithmetic in ARITHMETICS,
-                f"unknown pcm_arithmetic {self.pcm_arithmetic!r}; choose one of {ARITHMETICS}",
+                isinstance(self.deployment, PCMConfig),
+                f"deployment must be a PCMConfig, got {type(self.deployment).__name__}",
             ),
             (
                 self.readout_lr_mode in READOUT_LR_MODES,
@@ -84,6 +90,10 @@ class MetaConfig:
             ),
             (self.device in DEVICES, f"unknown device {self.device!r}; choose one of {DEVICES}"),
             (self.k_updates >= 1, f"k_updates must be >= 1, got {self.k_updates}"),
+            (
+                0 <= self.seed <= MAX_SEED,
+                f"seed must be in [0, {MAX_SEED}] (generator seeds derive from it), got {self.seed}",
+            ),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.iterations >= 1, f"iterations must be >= 1, got {self.iterations}"),
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
@@ -104,12 +114,34 @@ class MetaConfig:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
+    @property
+    def pcm_arithmetic(self) -> str:
+        """``reference`` or ``per_matrix``: the arithmetic of the deployment."""
+        return "reference" if self.deployment.reference_arithmetic else "per_matrix"
+
     @staticmethod
     def from_dict(values: dict[str, Any]) -> MetaConfig:
+        """A config from ``config.json`` / checkpoint metadata (or a preset).
+
+        Configs written before ``deployment`` existed give ``pcm_arithmetic`` only; it maps to
+        the deployment as it did then (:func:`robo_l2l.deployment.legacy_deployment`).
+        """
+        if not isinstance(values, dict):
+            raise ValueError(f"a config must be a JSON object, got {type(values).__name__}")
+        values = dict(values)
         known = {f.name for f in fields(MetaConfig)}
-        unknown = set(values) - known
+        unknown = set(values) - known - {"pcm_arithmetic"}
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
+        arithmetic = values.pop("pcm_arithmetic", None)
+        deployment = values.get("deployment")
+        if isinstance(deployment, dict):
+            deployment = dep.from_dict(deployment)
+        if deployment is None:
+            deployment = dep.legacy_deployment(arithmetic or "per_matrix")
+        elif arithmetic is not None:
+            deployment = dep.with_arithmetic(deployment, arithmetic)
+        values["deployment"] = deployment
         return MetaConfig(**values)
 
 
@@ -157,13 +189,25 @@ def field_docs(cls: type = MetaConfig) -> dict[str, str]:
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:
-    """``--preset`` plus one ``--field`` option per config field (``--help`` from docstrings)."""
-    parser = argparse.ArgumentParser(description=description)
+    """``--preset``/``--config`` plus one ``--field`` option per config field (``--help`` from
+    docstrings) and the deployment flags of :mod:`robo_l2l.cli`."""
+    from robo_l2l import cli
+
+    parser = cli.Parser(description=description)
     parser.add_argument(
-        "--preset", default="quick", help=f"named defaults: {', '.join(PRESETS)} (default quick)"
+        "--preset", default=None, help=f"named defaults: {', '.join(PRESETS)} (default quick)"
+    )
+    parser.add_argument(
+        "--config",
+        type=str,
+        default=None,
+        metavar="PATH",
+        help="a run's config.json: reproduce that run (options given here override it)",
     )
     docs = field_docs()
     for f in fields(MetaConfig):
+        if f.name == "deployment":
+            continue
         kind = type(f.default)
         parser.add_argument(
             f"--{f.name.replace('_', '-')}",
@@ -172,16 +216,49 @@ def build_parser(description: str) -> argparse.ArgumentParser:
             default=None,
             help=f"{docs.get(f.name, '')} (default: from the preset; paper {f.default})",
         )
+    parser.add_argument(
+        "--pcm-arithmetic",
+        choices=ARITHMETICS,
+        default=None,
+        help="PCM mapping: per_matrix (each matrix its own scale) or reference (the authors')",
+    )
+    cli.add_deployment_flags(parser)
     return parser
 
 
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The fields of a ``config.json`` (checked later by :meth:`MetaConfig.from_dict`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        values = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a JSON config: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return values
+
+
 def config_from_args(args: argparse.Namespace) -> MetaConfig:
-    """Preset defaults overridden by every option given on the command line."""
-    if args.preset not in PRESETS:
-        raise ValueError(f"unknown preset {args.preset!r}; choose one of {list(PRESETS)}")
-    values = dict(PRESETS[args.preset])
+    """Preset (or ``--config`` file) defaults overridden by every option given."""
+    from robo_l2l import cli
+
+    if args.config is not None and args.preset is not None:
+        raise ValueError("--config and --preset both give defaults; choose one")
+    if args.config is not None:
+        values = load_config_file(args.config)
+    else:
+        preset = args.preset or "quick"
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
+        values = dict(PRESETS[preset])
     for f in fields(MetaConfig):
         given = getattr(args, f.name, None)
         if given is not None:
             values[f.name] = given
-    return MetaConfig.from_dict(values)
+    if args.pcm_arithmetic is not None:
+        values["pcm_arithmetic"] = args.pcm_arithmetic
+    cfg = MetaConfig.from_dict(values)
+    deployment = cli.deployment_from_args(args, cfg.deployment)
+    return dataclasses.replace(cfg, deployment=deployment)

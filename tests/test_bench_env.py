@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_bench_env_prints_json_last():
+def test_bench_env_prints_json_last(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
@@ -19,6 +19,8 @@ def test_bench_env_prints_json_last():
             "1",
             "--fk-batch",
             "1000",
+            "--out",
+            str(tmp_path),
         ],
         capture_output=True,
         text=True,
@@ -28,6 +30,7 @@ def test_bench_env_prints_json_last():
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert json.loads((tmp_path / "bench_env.json").read_text())["result"] == summary
     for key in (
         "raw_steps_per_s",
         "env_steps_per_s",

@@ -10,12 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from robo_l2l import meta, tasks
+from robo_l2l import demo_record, tasks
 from robo_l2l.closed_loop import run_episode
+from robo_l2l.demo_run import DemoResult
+from robo_l2l.deployment import describe
 from robo_l2l.envs import ScorbotTrackEnv
-from robo_l2l.inner_loop import inner_loop
+from robo_l2l.inner_loop import InnerRule, inner_loop
 from robo_l2l.network import Synapses, TraineeStepper, run_trainee
+from robo_l2l.parameters import init_controller
 from robo_l2l.pcm import PCMConfig
+from robo_l2l.trajectory_file import load_omega, trajectories_from_omega
+from scripts import demo as demo_script
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "scripts" / "demo.py"
@@ -29,7 +34,7 @@ def _demo(*args: str, env=None) -> subprocess.CompletedProcess:
 
 
 def test_stepper_equals_batch_trial():
-    weights = meta.init_controller(torch.Generator().manual_seed(0), natural=False)
+    weights = init_controller(torch.Generator().manual_seed(0), natural=False)
     clock = tasks.clock_input()
     syn = [Synapses(w) for w in (weights.w_in, weights.w_rec, weights.w_out)]
     trial = run_trainee(clock, *syn, batch_size=1)
@@ -40,13 +45,13 @@ def test_stepper_equals_batch_trial():
 
 
 def test_closed_loop_episode_is_measured_on_the_arm():
-    weights = meta.init_controller(torch.Generator().manual_seed(1), natural=False)
+    weights = init_controller(torch.Generator().manual_seed(1), natural=False)
     target = tasks.sample_trajectories(1, torch.Generator().manual_seed(2))
     with torch.no_grad():
         r = inner_loop(
             weights,
             target,
-            meta.InnerRule("readout", 1, 1e-3),
+            InnerRule("readout", 1, 1e-3),
             PCMConfig.ideal_weights(),
             torch.Generator(),
         )
@@ -62,14 +67,57 @@ def test_closed_loop_episode_is_measured_on_the_arm():
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped controller in results/")
 def test_main_job_headless_learns(tmp_path):
-    result = _demo("--seed", "0", "--frame-every", "0", "--no-figures", "--out", str(tmp_path))
+    result = _demo(
+        "--seed", "0", "--frame-every", "0", "--no-figures", "--out", str(tmp_path),
+        "--t-inference", "3600", "--drift-compensation",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["tracking_error_after_mm"] < report["tracking_error_before_mm"]
     assert report["devices_written"] > 0
-    with np.load(tmp_path / "demo.npz") as data:
-        assert data["xyz_after"].shape == (249, 3)
-        assert data["spikes_before"].shape == (249, 250)
+    assert report["device_age"] == "1 h" and report["drift_compensation"] is True
+    record = demo_record.read(tmp_path / "demo.npz")
+    assert record["xyz_after"].shape == (249, 3) and record["spikes_before"].shape == (249, 250)
+    assert record["meta"]["t_inference_s"] == 3600 and record["meta"]["drift_compensation"]
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["deployment_text"] == describe(
+        PCMConfig(t_inference_s=3600, drift_compensation=True)
+    )
+
+
+def _fake_result(meta_overrides=None):
+    from tests.test_plots import synthetic_demo
+
+    record = synthetic_demo(0, "readout")
+    record["meta"] |= meta_overrides or {}
+    frames = [np.full((30, 40, 3), 200, np.uint8)] * 2
+    return DemoResult(record, frames, frames, None)
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped controller in results/")
+def test_outputs_are_replaced_as_a_set(tmp_path, monkeypatch, capsys):
+    """A failed demo leaves the previous outputs untouched; a new set removes stale files."""
+    import robo_l2l.demo_run
+    import robo_l2l.plots
+
+    monkeypatch.setattr(robo_l2l.demo_run, "run_demo", lambda *a, **k: _fake_result())
+    out = tmp_path / "out"
+    assert demo_script.cli_main(["--out", str(out), "--frame-every", "2"]) == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert {"demo.gif", "demo.npz", "report.json", "paths.png"} <= set(first)
+
+    def broken(*args, **kwargs):
+        raise ValueError("figure failed")
+
+    monkeypatch.setattr(robo_l2l.plots, "demo_figures", broken)
+    assert demo_script.cli_main(["--out", str(out), "--seed", "5"]) == 2
+    assert "figure failed" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == first
+    monkeypatch.undo()
+    monkeypatch.setattr(robo_l2l.demo_run, "run_demo", lambda *a, **k: _fake_result())
+    assert demo_script.cli_main(["--out", str(out), "--frame-every", "0", "--no-figures"]) == 0
+    assert not (out / "demo.gif").exists() and not (out / "paths.png").exists()
+    assert not list(out.glob(".stage.*"))
 
 
 @pytest.mark.gui
@@ -105,6 +153,49 @@ def test_main_job_gui_under_virtual_display(tmp_path):
     assert len(np.unique(shot.reshape(-1, 3), axis=0)) > 50
 
 
+def test_bad_flags_fail_before_work(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.save(tmp_path / "fast.npy", np.full((20, 2), 3.3, np.float32))
+    cases = (
+        (["--ideal", "--t-inference", "60"], "--ideal has no devices"),
+        (["--ideal", "--drift-compensation"], "--ideal has no devices"),
+        (["--out", str(tmp_path / "file")], "not a folder"),
+        (["--trajectory", str(tmp_path / "empty.npy")], "empty (0 bytes)"),
+        (["--trajectory", str(tmp_path / "fast.npy")], "faster than"),
+    )
+    for args, message in cases:
+        out = [] if "--out" in args else ["--out", str(tmp_path / "o")]
+        assert demo_script.cli_main([*args, *out]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.startswith("error:") and err.count("\n") == 1, err
+    for args in (
+        ["--t-inference", "inf"], ["--t-inference", "nan"], ["--t-inference", "0"],
+        ["--t-inference", "0.5"], ["--seed", "-1"], ["--seed", str(2**64)], ["--threads", "-1"],
+    ):  # fmt: skip
+        with pytest.raises(SystemExit) as exit_info:
+            demo_script.parse_args(args)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: argument") and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_trajectory_files_of_any_supported_length(tmp_path):
+    omega = np.stack([0.5 * np.sin(np.arange(100) * 0.05), np.zeros(100)], 1).astype(np.float32)
+    np.save(tmp_path / "short.npy", omega)
+    loaded = load_omega(tmp_path / "short.npy", max_steps=tasks.N_STEPS)
+    assert loaded.shape == (100, 2)
+    target = trajectories_from_omega(loaded)
+    assert target.xyz.shape == (1, 100, 3)
+    np.save(tmp_path / "long.npy", np.zeros((tasks.N_STEPS + 1, 2), np.float32))
+    with pytest.raises(ValueError, match="at most 249"):
+        load_omega(tmp_path / "long.npy", max_steps=tasks.N_STEPS)
+    np.save(tmp_path / "complex.npy", omega.astype(np.complex64))
+    with pytest.raises(ValueError, match="real-valued"):
+        load_omega(tmp_path / "complex.npy")
+
+
 def test_bad_input(tmp_path):
     missing = _demo("--checkpoint", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path))
     assert missing.returncode == 2 and "no checkpoint" in missing.stderr
@@ -112,10 +203,7 @@ def test_bad_input(tmp_path):
     bogus.write_bytes(b"not a checkpoint")
     corrupt = _demo("--checkpoint", str(bogus), "--out", str(tmp_path / "o"))
     assert corrupt.returncode == 2 and "not a readable" in corrupt.stderr
-    np.save(tmp_path / "wrong.npy", np.zeros((10, 2), np.float32))
     if SHIPPED.exists():
-        shape = _demo("--trajectory", str(tmp_path / "wrong.npy"), "--out", str(tmp_path / "o"))
-        assert shape.returncode == 2 and "(249, 2)" in shape.stderr
         np.save(tmp_path / "far.npy", np.full((249, 2), 3.0, np.float32))
         far = _demo("--trajectory", str(tmp_path / "far.npy"), "--out", str(tmp_path / "o"))
         assert far.returncode == 2 and "limits" in far.stderr

@@ -71,7 +71,8 @@ def test_per_matrix_deploy_scale_and_drift_shrink():
     assert d.weight.shape == (2, 250, 250)
     assert torch.allclose(d.scale[0], w.abs().max())
     shrink = 1 - (d.weight / w).median().item()
-    assert 0.1 < shrink < 0.25  # about 16% at t/t0 = 32
+    # median of 1 - (t/t0)^-nu over the devices at t/t0 = 32: 0.169-0.172 on 8 seeds
+    assert shrink == pytest.approx(0.170, abs=0.005)
     comp = pcm.deploy(
         w, 2, pcm.PCMConfig(read_noise=False, initial_jitter=0, drift_compensation=True), _gen(9)
     )

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from robo_l2l import plots
+from robo_l2l import demo_record, plots
+from robo_l2l.deployment import summary
+from robo_l2l.pcm import PCMConfig
+from scripts import plot as plot_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "plot.py"
@@ -26,19 +27,8 @@ DEMO_FIGURES = [
 ]
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("plot_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-plot_script = _load_script()
-
-
 def synthetic_demo(seed: int = 0, rule: str = "natural") -> dict[str, np.ndarray]:
-    """Arrays in the demo.npz format: smooth targets, a poor 'before' and a close 'after'."""
+    """A demo record (robo_l2l.demo_record): smooth targets, a poor 'before', a close 'after'."""
     rng = np.random.default_rng(seed)
     t = np.arange(T) * 0.01
     phase = rng.uniform(0, 2 * np.pi, size=(3, 2))
@@ -70,18 +60,16 @@ def synthetic_demo(seed: int = 0, rule: str = "natural") -> dict[str, np.ndarray
         d[f"g_before.{name}"] = g.astype(np.float32)
         d[f"g_after.{name}"] = after.astype(np.float32)
         d[f"written.{name}"] = written
-    d["meta"] = np.array(
-        json.dumps(
-            {
-                "rule": rule,
-                "k_updates": 1,
-                "tracking_error_before_mm": 21.5,
-                "tracking_error_after_mm": 3.2,
-                "devices_written": int(sum(d[f"written.{n}"].sum() for n in SHAPES)),
-                "seed": seed,
-            }
-        )
-    )
+    d["meta"] = {
+        "rule": rule,
+        "k_updates": 1,
+        "tracking_error_before_mm": 21.5,
+        "tracking_error_after_mm": 3.2,
+        "devices_written": int(sum(d[f"written.{n}"].sum() for n in SHAPES)),
+        "seed": seed,
+        **summary(PCMConfig(t_inference_s=86400.0, drift_compensation=True)),
+    }
+    demo_record.validate(d)
     return d
 
 
@@ -232,7 +220,11 @@ def _demo_folder(path: Path, drop: str | None = None, **override) -> Path:
     if drop:
         del d[drop]
     path.mkdir(parents=True, exist_ok=True)
-    np.savez(path / "demo.npz", **d)
+    if drop is None and not override:
+        demo_record.write(path / demo_record.FILE, d)
+        return path
+    arrays = {k: v for k, v in d.items() if k != "meta"}
+    np.savez(path / "demo.npz", meta=np.array(json.dumps(d["meta"])), **arrays)  # may be malformed
     return path
 
 
@@ -258,6 +250,7 @@ def test_script_writes_all_figures(tmp_path, capsys):
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
     figures = json.loads(lines[-1])["figures"]
+    assert "1 day" in plots.demo_title(synthetic_demo(4)["meta"])
     assert lines[:-1] == figures
     expected = [
         *DEMO_FIGURES,
@@ -266,11 +259,11 @@ def test_script_writes_all_figures(tmp_path, capsys):
         "run_a/eval_table.png",
         "run_b/learning_curve.png",
     ]
-    assert figures == [str(out / name) for name in expected]
+    assert figures == sorted(str(out / name) for name in expected)
     for f in figures:
         assert_png(Path(f))
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*DEMO_FIGURES, "learning_curves.png", "run_a", "run_b"]
+        [*DEMO_FIGURES, "learning_curves.png", "run_a", "run_b", "outputs.json", ".lock"]
     )  # the staging folder is gone
 
 
@@ -331,8 +324,8 @@ def test_script_keeps_earlier_figures_when_a_later_input_is_bad(tmp_path, capsys
     assert plot_script.main(["--runs", str(run), "--out", str(out)]) == 0
     capsys.readouterr()
     before = (out / "learning_curves.png").read_bytes()
-    (run / "metrics.jsonl").write_text('{"iteration": 0}\nnot json\n')
+    (run / "metrics.jsonl").write_text('{"iteration": 0, "kind": "val"}\nnot json\n')
     err = _fails(["--runs", str(run), "--out", str(out)], capsys)
     assert "line 2" in err
     assert (out / "learning_curves.png").read_bytes() == before
-    assert not list(out.glob(".plot.*"))
+    assert not list(out.glob(".stage.*"))

@@ -1,6 +1,5 @@
 """Smoke tests of scripts/rollout.py (tiny budgets) and of the GUI under a virtual display."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -13,20 +12,15 @@ import pytest
 from PIL import Image
 
 from robo_l2l.tasks import N_STEPS
+from scripts import rollout
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "rollout.py"
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("rollout_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-rollout = _load_script()
+#: README: replaying a task's own velocities tracks its path to 0.2-0.6 mm on average; the
+#: replay is deterministic (measured 0.229 mm over the first 30 steps of seed 3).
+REPLAY_MEAN_MM = 0.6
 
 
 def _run(args, env=None, timeout=120):
@@ -42,10 +36,14 @@ def _run(args, env=None, timeout=120):
 
 
 def test_main_writes_gif_png_and_tracks(tmp_path):
-    cfg = rollout.Config(seed=3, steps=30, out=str(tmp_path), gif_width=160, gif_height=120)
-    summary = rollout.main(cfg)
+    args = rollout.parse_args(
+        ["--seed", "3", "--steps", "30", "--out", str(tmp_path), "--gif-width", "160"]
+        + ["--gif-height", "120"]
+    )
+    summary = rollout.main(args)
     assert summary["steps"] == 30
-    assert 0 <= summary["tracking_error_mean_mm"] <= summary["tracking_error_max_mm"] < 5
+    assert 0.1 < summary["tracking_error_mean_mm"] <= summary["tracking_error_max_mm"]
+    assert summary["tracking_error_mean_mm"] < REPLAY_MEAN_MM
     names = sorted(Path(p).name for p in summary["outputs"])
     assert names == ["config.json", "rollout.gif", "rollout_path.png"]
     gif = Image.open(tmp_path / "rollout.gif")
@@ -55,7 +53,7 @@ def test_main_writes_gif_png_and_tracks(tmp_path):
     assert (tmp_path / "rollout.gif").stat().st_size < 500_000
     png = np.asarray(Image.open(tmp_path / "rollout_path.png").convert("RGB"))
     assert png.std() > 10
-    assert not list(tmp_path.glob(".*"))  # no temp files left behind
+    assert not list(tmp_path.glob(".stage*")) and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_cli_loads_trajectory_file_and_prints_json_last(tmp_path):
@@ -79,18 +77,36 @@ def test_cli_loads_trajectory_file_and_prints_json_last(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) >= {"tracking_error_mean_mm", "tracking_error_max_mm", "outputs"}
-    assert summary["tracking_error_mean_mm"] < 5
+    assert summary["tracking_error_mean_mm"] < REPLAY_MEAN_MM
     assert all(Path(p).is_file() for p in summary["outputs"])
 
 
-def test_bad_trajectory_files(tmp_path):
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
     np.save(tmp_path / "wide.npy", np.zeros((N_STEPS, 3)))
     np.savez(tmp_path / "nokey.npz", q=np.zeros((N_STEPS, 2)))
-    for name, match in (("wide.npy", "shape"), ("nokey.npz", "no array 'omega'")):
-        with pytest.raises(ValueError, match=match):
-            rollout.main(rollout.Config(trajectory=str(tmp_path / name), out=str(tmp_path)))
-    with pytest.raises(FileNotFoundError):
-        rollout.main(rollout.Config(trajectory=str(tmp_path / "absent.npy")))
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.save(tmp_path / "fast.npy", np.full((20, 2), 3.2))
+    (tmp_path / "file").write_text("x")
+    out = str(tmp_path / "out")
+    cases = (
+        (["--trajectory", str(tmp_path / "wide.npy"), "--out", out], "shape"),
+        (["--trajectory", str(tmp_path / "nokey.npz"), "--out", out], "no array 'omega'"),
+        (["--trajectory", str(tmp_path / "empty.npy"), "--out", out], "empty (0 bytes)"),
+        (["--trajectory", str(tmp_path / "fast.npy"), "--out", out], "faster than"),
+        (["--trajectory", str(tmp_path / "absent.npy"), "--out", out], "does not exist"),
+        (["--out", str(tmp_path / "file")], "not a folder"),
+    )
+    for args, message in cases:
+        assert rollout.cli_main(args) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.startswith("error:") and err.count("\n") == 1, err
+    for args in (["--seed", "-1"], ["--seed", str(2**70)], ["--steps", "0"], ["--threads", "-1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            rollout.parse_args(args)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: argument") and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
 
 
 def test_gui_without_display_fails_clearly(tmp_path):

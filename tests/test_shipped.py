@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from robo_l2l import meta
+from robo_l2l.controller_file import load_controller
 from robo_l2l.evaluation import evaluate
 from robo_l2l.inner_loop import InnerRule
 from robo_l2l.pcm import PCMConfig
@@ -17,14 +17,30 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 RUNS = sorted(p.parent for p in RESULTS.glob("*/eval.json"))
 
 
+def test_shipped_configs_load_with_the_legacy_deployment():
+    """Configs written before ``deployment`` existed map pcm_arithmetic as the code then did."""
+    from robo_l2l.config import MetaConfig
+    from robo_l2l.pcm import PCMConfig
+
+    for run in RUNS:
+        saved = json.loads((run / "config.json").read_text())
+        cfg = MetaConfig.from_dict(saved)
+        expected = (
+            PCMConfig.reference() if saved.get("pcm_arithmetic") == "reference" else PCMConfig()
+        )
+        if "deployment" not in saved:
+            assert cfg.deployment == expected
+        assert load_controller(run / "controller.safetensors")[1] == cfg
+
+
 def test_one_shipped_controller_per_rule():
-    rules = {meta.load_controller(run / "controller.safetensors")[1].rule for run in RUNS}
+    rules = {load_controller(run / "controller.safetensors")[1].rule for run in RUNS}
     assert rules == {"natural", "readout"}
 
 
 @pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
 def test_shipped_controller_reaches_recorded_loss(run):
-    weights, cfg, _ = meta.load_controller(run / "controller.safetensors")
+    weights, cfg, _ = load_controller(run / "controller.safetensors")
     rows = json.loads((run / "eval.json").read_text())
     row = next(
         r
@@ -34,15 +50,16 @@ def test_shipped_controller_reaches_recorded_loss(run):
         and r["k_updates"] == cfg.k_updates
         and r["quantised"]
         and not r["drift_compensation"]
-        and r["time_after_programming_s"] == meta.pcm_deployment(cfg).t_inference_s
+        and r["time_after_programming_s"] == cfg.deployment.t_inference_s
     )
     rule = InnerRule(cfg.rule, row["k_updates"], cfg.inner_lr)
-    batch = row["n_tasks"] // len(row["seeds"])
+    batch = row.get("batch_size") or row["n_tasks"] // len(row["seeds"])
     after = [
-        evaluate(weights, rule, meta.pcm_deployment(cfg), 1, batch, s).loss_after[0]
-        for s in row["seeds"]
+        evaluate(weights, rule, cfg.deployment, 1, batch, s).loss_after[0] for s in row["seeds"]
     ]
-    assert sum(after) / len(after) == pytest.approx(row["loss_after_mean"], rel=0.05)
+    # a fully seeded recomputation: only the float32 summation order (thread count) may differ;
+    # measured 1.5e-5 relative on readout_hw_quick (tables written with torch's default threads)
+    assert sum(after) / len(after) == pytest.approx(row["loss_after_mean"], rel=1e-4)
 
 
 @pytest.mark.slow

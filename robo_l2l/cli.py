@@ -1,0 +1,133 @@
+"""Command-line pieces every script shares: deployment flags, threads, seeds, checked numbers.
+
+Scripts parse with these so that a flag means the same everywhere and bad numbers are refused
+by argparse (one line ``error: ...``, exit code 2) before any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+import torch
+
+from robo_l2l import deployment as dep
+from robo_l2l.config import MAX_SEED
+from robo_l2l.pcm import PCMConfig
+
+#: Default torch CPU threads. Measured on a 2-core machine under load from other processes:
+#: torch's default (one thread per core) oversubscribes and runs 10-30x slower than one thread
+#: (README, "Threads"); 1 behaves everywhere, pass --threads N on an idle many-core machine.
+DEFAULT_THREADS = 1
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line, ``error: ...`` on stderr, exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _bounded_int(name: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def seed(text: str) -> int:
+    """argparse type: a seed in [0, 2**32 - 1]."""
+    return _bounded_int("seed", 0, MAX_SEED)(text)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _bounded_int("value", 1)(text)
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _bounded_int("value", 0)(text)
+
+
+def threads(text: str) -> int:
+    """argparse type: torch CPU threads, 0 (torch's default) to 1024."""
+    return _bounded_int("--threads", 0, 1024)(text)
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite float."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+    return value
+
+
+def device_age(text: str) -> float:
+    """argparse type: a device age in seconds (finite, >= t0 = 1 s)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--t-inference must be seconds, got {text!r}") from None
+    try:
+        return dep.check_age(value, PCMConfig().t0_s)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_threads_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=threads,
+        default=DEFAULT_THREADS,
+        help=f"torch CPU threads (0: torch's default, one per core; default {DEFAULT_THREADS}, "
+        "which behaves on a machine shared with other work)",
+    )
+
+
+def set_threads(n: int) -> None:
+    """Apply ``--threads`` (0 keeps torch's default)."""
+    if n:
+        torch.set_num_threads(n)
+
+
+def add_deployment_flags(parser: argparse.ArgumentParser) -> None:
+    """``--ideal``, ``--t-inference``, ``--drift-compensation``: the same in every script."""
+    group = parser.add_argument_group("deployment (default: the run's, from its config)")
+    group.add_argument(
+        "--ideal", action="store_true", help="ideal weights instead of the PCM devices"
+    )
+    group.add_argument(
+        "--t-inference",
+        type=device_age,
+        default=None,
+        metavar="SECONDS",
+        help="device age: seconds between programming and use (>= 1 s)",
+    )
+    group.add_argument(
+        "--drift-compensation",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="global drift compensation of the PCM arrays (on / off)",
+    )
+
+
+def deployment_from_args(args: argparse.Namespace, base: PCMConfig) -> PCMConfig:
+    """The run's deployment ``base`` with the flags of :func:`add_deployment_flags` applied."""
+    return dep.override(
+        base,
+        ideal=args.ideal,
+        t_inference_s=args.t_inference,
+        drift_compensation=args.drift_compensation,
+    )

@@ -1,0 +1,125 @@
+"""The main job: a meta-trained controller learns one new trajectory on the chip, then drives
+the simulated arm in closed loop before and after the update (:func:`run_demo`)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from robo_l2l import deployment as dep
+from robo_l2l.closed_loop import real_time_pacer, run_episode
+from robo_l2l.config import MetaConfig
+from robo_l2l.controller import ControllerWeights
+from robo_l2l.demo_record import MATRICES
+from robo_l2l.inner_loop import InnerRule, inner_loop
+from robo_l2l.pcm import DeployedMatrix, PCMConfig
+from robo_l2l.tasks import Trajectories
+
+
+class DemoResult(NamedTuple):
+    record: dict[str, Any]  #: the ``demo.npz`` content (:mod:`robo_l2l.demo_record`)
+    frames_before: list[np.ndarray]
+    frames_after: list[np.ndarray]
+    screenshot: np.ndarray | None  #: the GUI window at the end (``gui`` only)
+
+
+def conductances(m: DeployedMatrix, pcm: PCMConfig) -> np.ndarray:
+    """Signed conductance (uS) of each pair's active device (task 0), programmed then drifted.
+
+    Ideal weights have no devices: they are shown on the same scale, largest |w| -> g_max.
+    """
+    w = m.weight[0].detach().cpu()
+    if pcm.ideal:
+        return (w / w.abs().max().clamp_min(1e-30) * pcm.g_max_us).numpy()
+    return (w / m.scale[0].detach().cpu() * pcm.g_max_us).numpy()
+
+
+def run_demo(
+    weights: ControllerWeights,
+    cfg: MetaConfig,
+    target: Trajectories,
+    k_updates: int,
+    pcm: PCMConfig,
+    seed: int,
+    *,
+    gui: bool = False,
+    slowdown: float = 1.0,
+    frame_every: int = 0,
+) -> DemoResult:
+    """Learn ``target`` (batch of one) with ``k_updates`` on-chip updates on ``pcm``, then drive
+    ``RoboL2L/ScorbotTrack-v0`` before and after; the record states the deployment used."""
+    from robo_l2l.envs import ScorbotTrackEnv
+
+    rule = InnerRule(cfg.rule, k_updates, cfg.inner_lr)
+    noise = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        learned = inner_loop(weights, target, rule, pcm, noise)
+    env = ScorbotTrackEnv(
+        render_mode="human" if gui else "rgb_array",
+        render_width=400,
+        render_height=300,
+        n_steps=target.omega.shape[1],
+    )
+    frame_every = 0 if gui else frame_every
+    try:
+        episodes = {}
+        for name, arrays in (("before", learned.initial), ("after", learned.deployed)):
+            pace = real_time_pacer(slowdown) if gui and slowdown > 0 else None
+            episodes[name] = run_episode(env, arrays, target, noise, frame_every, pace)
+        screenshot = env.snapshot() if gui else None
+    finally:
+        env.close()
+    before, after = episodes["before"], episodes["after"]
+    meta = {
+        "rule": cfg.rule,
+        "k_updates": k_updates,
+        "seed": seed,
+        **dep.summary(pcm),
+        "tracking_error_before_mm": float(1e3 * before.tracking_error_m.mean()),
+        "tracking_error_after_mm": float(1e3 * after.tracking_error_m.mean()),
+        "task_loss_before": float(learned.loss_before[0]),
+        "task_loss_after": float(learned.loss_after[0]),
+        "devices_written": int(learned.devices_written.sum()),
+        "clipped_commands": before.clipped_steps + after.clipped_steps,
+    }
+    signals = (
+        learned.learning_signals[0]
+        if learned.learning_signals is not None
+        else learned.before.output[0] - target.omega[0]
+    )
+    record: dict[str, Any] = {
+        "target_omega": target.omega[0].numpy(),
+        "target_xyz": target.xyz[0].numpy(),
+        "omega_before": before.command,
+        "omega_after": after.command,
+        "xyz_before": before.xyz.astype(np.float32),
+        "xyz_after": after.xyz.astype(np.float32),
+        "spikes_before": before.spikes,
+        "spikes_after": after.spikes,
+        "learning_signals": signals.detach().cpu().numpy(),
+        "meta": meta,
+    }
+    if learned.generator_spikes is not None:
+        record["generator_spikes"] = learned.generator_spikes[0].numpy().astype(np.uint8)
+    for name in MATRICES:
+        record[f"g_before.{name}"] = conductances(learned.initial[name], pcm)
+        record[f"g_after.{name}"] = conductances(learned.deployed[name], pcm)
+        written = torch.zeros_like(learned.initial[name].weight[0], dtype=torch.bool)
+        if name in learned.updates:
+            written = learned.updates[name][0] != 0
+        record[f"written.{name}"] = written.cpu().numpy()
+    return DemoResult(record, before.frames, after.frames, screenshot)
+
+
+def gif_captions(meta: dict) -> tuple[str, str]:
+    """Captions of the GIF's two segments; they name the deployment (ideal or PCM, age)."""
+    where = "ideal weights" if meta["deployment"] == "ideal" else f"PCM at {meta['device_age']}"
+    if meta["deployment"] != "ideal" and meta["drift_compensation"]:
+        where += ", drift comp."
+    return (
+        f"before the update: {meta['tracking_error_before_mm']:.0f} mm mean error",
+        f"after {meta['k_updates']} {meta['rule']} e-prop update(s) on {where}, "
+        f"{meta['devices_written']} devices written: {meta['tracking_error_after_mm']:.0f} mm",
+    )
