@@ -133,7 +133,7 @@ def test_gui_under_virtual_display(tmp_path):
         str(SCRIPT),
         "--gui",
         "--steps",
-        "10",
+        "30",
         "--slowdown",
         "0",
         "--seed",
