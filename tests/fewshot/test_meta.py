@@ -59,7 +59,7 @@ def test_robot_checkpoint_given_to_classifier_loader_and_back(tmp_path):
     save_tensors(robot, {"param.W_in_trainee": torch.zeros(5, 250)}, {"config": {"rule": "x"}})
     with pytest.raises(CheckpointFormatError, match="robot-arm controller"):
         meta.load_classifier(robot)
-    from robo_l2l.meta import load_controller
+    from robo_l2l.controller_file import load_controller
 
     cfg = _cfg()
     classifier = tmp_path / "classifier.safetensors"
