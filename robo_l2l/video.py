@@ -160,6 +160,8 @@ def _runs_of(visible: np.ndarray) -> list[slice]:
 
 
 def _visible(camera: Camera, points: np.ndarray, pixels: np.ndarray, render) -> np.ndarray:
+    if render is None:
+        return np.ones(len(points), bool)
     col = np.clip(pixels[:, 0].astype(int), 0, camera.width - 1)
     row = np.clip(pixels[:, 1].astype(int), 0, camera.height - 1)
     behind = render.body[row, col] & (_depth(camera, points) > render.depth[row, col] + 1e-4)
@@ -193,6 +195,27 @@ def _overlay(panel, camera: Camera, render, target: np.ndarray, trail: np.ndarra
     ImageDraw.Draw(mask).ellipse((c - radius, r - radius, c + radius, r + radius), outline=255,
                                  width=2 * scale)  # fmt: skip
     _paint(panel, TARGET_RGB, mask.reduce(scale))
+
+
+def overlay_paths(
+    image: np.ndarray,
+    camera: Camera,
+    target: np.ndarray,
+    trail: np.ndarray,
+    t: int,
+    trail_rgb: tuple[int, int, int] = TRAIL_RGB[1],
+    render=None,
+) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 of ``camera`` with the target path (T, 3), the executed
+    ``trail`` (T, 3) up to step ``t`` and a ring on the target of step ``t`` drawn over it
+    (e.g. a GUI screenshot); ``render`` (a :class:`~robo_l2l.envs.scene.Render`) hides the
+    segments behind the arm."""
+    from PIL import Image
+
+    panel = Image.fromarray(np.ascontiguousarray(image))
+    _overlay(panel, camera, render, np.asarray(target, float), np.asarray(trail, float), t,
+             trail_rgb)  # fmt: skip
+    return np.asarray(panel)
 
 
 def _paint(panel, rgb, mask) -> None:
