@@ -259,12 +259,20 @@ def title_frame(card: TitleCard, width: int, height: int) -> np.ndarray:
 
     image = Image.new("RGB", (width, height), CARD_RGB)
     draw = ImageDraw.Draw(image)
+    left, usable = width * 0.06, width * 0.88
     size = max(12, height // 20)
+
+    def fitted(text: str, size: int, bold: bool = False):
+        """The largest font up to ``size`` in which ``text`` fits the usable width."""
+        while size > 8 and draw.textlength(text, font=font(size, bold)) > usable:
+            size -= 1
+        return font(size, bold)
+
     y = height * 0.28
-    draw.text((width * 0.06, y), card.title, fill=(255, 255, 255), font=font(size, bold=True))
+    draw.text((left, y), card.title, fill=(255, 255, 255), font=fitted(card.title, size, True))
     y += size * 2.2
     for line in (f"target: {card.family}", f"devices: {card.device_age}", *card.lines):
-        draw.text((width * 0.06, y), line, fill=(205, 214, 230), font=font(int(size * 0.72)))
+        draw.text((left, y), line, fill=(205, 214, 230), font=fitted(line, int(size * 0.72)))
         y += size * 1.3
     return np.asarray(image)
 
@@ -359,12 +367,23 @@ def check_writable(*paths: str | os.PathLike | None) -> None:
 
 
 def _gif_bytes(frames: list[np.ndarray], fps: float) -> bytes:
+    """An animated GIF with one palette for all frames: 240 colours of a median cut over a
+    sample of the frames plus the overlay colours, which cover few pixels and would
+    otherwise be merged into their neighbours."""
     from PIL import Image
 
-    images = [Image.fromarray(f).quantize(colors=96, dither=Image.Dither.NONE) for f in frames]
+    key = [TARGET_RGB, *TRAIL_RGB, (255, 255, 255), (0, 0, 0)]
+    sample = np.concatenate(frames[:: max(1, len(frames) // 8)], axis=0)
+    median = Image.fromarray(sample).quantize(colors=256 - len(key))
+    colours = median.getpalette()[: 3 * (256 - len(key))] + [c for rgb in key for c in rgb]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(colours)
+    images = [
+        Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames
+    ]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
-                   duration=round(1000 / fps), loop=0, optimize=True)  # fmt: skip
+                   duration=round(1000 / fps), loop=0, optimize=False)  # fmt: skip
     return buffer.getvalue()
 
 
@@ -411,7 +430,7 @@ def write_video(
 
         writer = imageio_ffmpeg.write_frames(
             tmp, (width, height), fps=fps, codec="libx264", quality=7, macro_block_size=2,
-            output_params=["-f", "mp4"],
+            output_params=["-f", "mp4", "-preset", "veryfast"],
         )  # fmt: skip
         writer.send(None)
         try:
