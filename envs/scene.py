@@ -2,17 +2,21 @@ r"""The 3-D scene the arm is watched in: a kinematic ED-Scorbot, a floor with a 
 
 The arm here is posed, not simulated: :meth:`Scene.pose` puts the joints at recorded angles
 with ``resetJointState`` (no stepping), so a rollout recorded by the physics env (the closed
-loop's ``Rollout.q``) can be shown, replayed and rendered any number of times.
+loop's ``Rollout.q``) can be shown, replayed and rendered any number of times. The arm stands
+on a pedestal, a column from the floor up to its base, because the tool tip of the task
+family reaches 0.46 m below the base: the floor lies at :data:`FLOOR_Z`.
 
 Headless images (:meth:`Scene.render`) are composed from three parts, because PyBullet's
-TinyRenderer costs about 0.17 us per pixel for every pixel it rasterises and twice that with
-its shadow pass (measured in ``benchmarks/bench_render.py``):
+TinyRenderer costs time for every pixel of the image it is asked for (a 480x540 image of the
+arm over a floor body: about 80 ms, 200 ms with its own shadow pass; the arm alone in the
+pixel box around it, as here: about 10-15 ms; see ``benchmarks/bench_render.py``):
 
 * the floor and the sky, drawn once per camera in numpy (:func:`floor_and_sky`): a
   ground plane :math:`z` = :data:`FLOOR_Z` with anti-aliased grid lines every :data:`GRID_MINOR` m
   (darker every :data:`GRID_MAJOR` m) that fade with distance into a sky gradient;
-* the arm (and the target marker), rendered by TinyRenderer with the floor absent, and
-  pasted where PyBullet's segmentation mask finds a body;
+* the arm (and the target marker), rendered by TinyRenderer with the floor absent and only
+  in the pixel box around them (:func:`crop_projection`), pasted where PyBullet's
+  segmentation mask finds a body in front of the background's depth;
 * a soft shadow: TinyRenderer renders the arm's silhouette from the sun (a camera
   :data:`SUN_DISTANCE` m away along the light direction, a near-parallel projection), it is
   blurred, and every floor pixel looks up whether the sun sees the arm from its point:

@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import json
 import math
+import signal
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -53,7 +54,10 @@ class Config:
         metadata={"help": "device age: seconds from programming to use (default: the run's)"},
     )
     speed: float = field(default=0.5, metadata={"help": "replay speed, x real time"})
-    out: str = field(default=str(ROOT / "results" / "watch"), metadata={"help": "output folder"})
+    out: str = field(
+        default=str(ROOT / "results" / "tmp_watch"),
+        metadata={"help": "output folder (default: an ignored folder under results/)"},
+    )
     autoplay: bool = field(
         default=False,
         metadata={"help": "play before, then after, then quit (no input needed; for recording)"},
@@ -247,6 +251,9 @@ def main(cfg: Config) -> dict:
         n = len(run["target_xyz"])
         while True:
             actions = controls.events()
+            if STOP:
+                closed_by = "terminated"
+                break
             if "quit" in actions:
                 closed_by = "quit"
                 break
@@ -354,8 +361,16 @@ def grab_screenshot(client, camera, run, rollout, step: int, episode: int, path:
     atomic_write(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
 
 
+STOP = []  #: set by SIGTERM; the replay loop ends at its next frame, outputs written
+
+
+def _stop(signum, frame) -> None:
+    STOP.append(signum)
+
+
 def cli(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         summary = main(cfg)
     except (FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
