@@ -62,6 +62,10 @@ class Config:
         default=False,
         metadata={"help": "play before, then after, then quit (no input needed; for recording)"},
     )
+    runs: int = field(
+        default=1,
+        metadata={"help": "with --autoplay: play this many targets (seed, seed + 1, ...)"},
+    )
     screenshots: int = field(
         default=0,
         metadata={"help": "save this many GUI screenshots, evenly spaced over an autoplay"},
@@ -176,7 +180,7 @@ class Controls:
 
     def next_run(self) -> tuple[bool, float]:
         drift = (self.client.readUserDebugParameter(self.drift) >= 0.5) != self.drift_flip
-        return drift, 10 ** self.client.readUserDebugParameter(self.age)
+        return drift, float(f"{10 ** self.client.readUserDebugParameter(self.age):.3g}")
 
 
 def main(cfg: Config) -> dict:
@@ -194,8 +198,8 @@ def main(cfg: Config) -> dict:
             "display: xvfb-run -a -s '-screen 0 1280x800x24' python scripts/watch.py, or use "
             "scripts/demo.py for headless videos"
         )
-    if not (cfg.speed > 0) or cfg.screenshots < 0:
-        raise ValueError("--speed must be > 0 and --screenshots >= 0")
+    if not (cfg.speed > 0) or cfg.screenshots < 0 or cfg.runs < 1:
+        raise ValueError("--speed must be > 0, --screenshots >= 0 and --runs >= 1")
     if cfg.screenshots and not cfg.autoplay:
         raise ValueError("--screenshots needs --autoplay (they are spaced over its replay)")
     out = Path(cfg.out)
@@ -246,11 +250,14 @@ def main(cfg: Config) -> dict:
         camera, figure = setup(run)
         hud_at = hud_position(camera)
         episode, t, paused, drawn = 0, 0.0, False, 0
-        hud = -1
+        hud, autoplay_next = -1, False
         last, last_plot = time.perf_counter(), 0.0
         n = len(run["target_xyz"])
         while True:
             actions = controls.events()
+            if autoplay_next:
+                actions.add("next target (new seed)")
+                autoplay_next = False
             if STOP:
                 closed_by = "terminated"
                 break
@@ -311,6 +318,8 @@ def main(cfg: Config) -> dict:
                     client.removeAllUserDebugItems()
                     hud = -1
                     scene.sim.add_polyline(run["target_xyz"], TARGET_UNIT, width=3.0)
+                elif cfg.autoplay and run["seed"] - cfg.seed + 1 < cfg.runs:
+                    autoplay_next = True
                 elif cfg.autoplay:
                     break
             time.sleep(1 / 60)
@@ -334,6 +343,7 @@ def main(cfg: Config) -> dict:
         "t_inference_s": run["t_inference_s"],
         "drift_compensation": run["drift_compensation"],
         "ended": closed_by,
+        "runs": run["seed"] - cfg.seed + 1,
     }
     atomic_write_text(out / "watch.json", json.dumps(summary, indent=2) + "\n")
     outputs.append(str(out / "watch.json"))

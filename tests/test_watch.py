@@ -64,13 +64,15 @@ def test_help_lists_the_keyboard_shortcuts():
 def test_gui_screenshots_show_the_arm_moving(tmp_path):
     result = subprocess.run(
         ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, str(WATCH),
-         "--autoplay", "--speed", "4", "--screenshots", "3", "--out", str(tmp_path)],
+         "--autoplay", "--speed", "4", "--screenshots", "3", "--runs", "2", "--out",
+         str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "keyboard shortcuts" in result.stdout and "Traceback" not in result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["ended"] == "finished"
+    assert summary["runs"] == 2 and summary["seed"] == 1  # 'next target' ran once
     from PIL import Image
 
     shots = [
