@@ -83,7 +83,7 @@ class VideoConfig:
     #: camera follows the tool tip (1.1 m away) instead of framing the whole path; its floor
     #: is redrawn every frame, about 0.3 s per panel more
     follow: bool = False
-    gif_every: int = 2  #: GIF keeps every this many video frames
+    gif_every: int = 4  #: GIF keeps every this many video frames (README size: about 1 MB)
     gif_scale: float = 0.5  #: GIF size relative to the video
 
     @property
