@@ -94,7 +94,8 @@ def test_mp4_and_gif_decode_with_expected_frames(tmp_path):
     # Pillow merges identical consecutive GIF frames (the held last frame) into one longer
     # frame, so the GIF's length is checked as duration
     durations = _gif_durations_ms(tmp_path / "v.gif")
-    assert sum(durations) == pytest.approx(-(-expected // cfg.gif_every) * 80, abs=2)
+    frame_ms = round(1000 * cfg.gif_every / cfg.fps)
+    assert sum(durations) == pytest.approx(-(-expected // cfg.gif_every) * frame_ms, abs=2)
     assert imageio.mimread(tmp_path / "v.gif")[0].shape[:2] == (270, 480)
 
 
