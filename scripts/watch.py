@@ -30,7 +30,7 @@ import math
 import signal
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -95,17 +95,16 @@ def compute_run(weights, cfg, seed: int, drift_compensation: bool, t_inference: 
     """Target, the closed-loop rollouts before and after the update, devices written."""
     import torch
 
-    from robo_l2l import meta
+    from robo_l2l import deployment
     from robo_l2l.closed_loop import run_episode
     from robo_l2l.envs import ScorbotTrackEnv
     from robo_l2l.inner_loop import InnerRule, inner_loop
     from robo_l2l.tasks import sample_trajectories
 
     target = sample_trajectories(1, torch.Generator().manual_seed(seed))
-    pcm = meta.pcm_deployment(cfg)
-    pcm = replace(pcm, drift_compensation=drift_compensation)
-    if t_inference is not None:
-        pcm = replace(pcm, t_inference_s=t_inference)
+    pcm = deployment.override(
+        cfg.deployment, t_inference_s=t_inference, drift_compensation=drift_compensation
+    )
     noise = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         learned = inner_loop(weights, target, InnerRule(cfg.rule, cfg.k_updates, cfg.inner_lr),
@@ -186,8 +185,9 @@ class Controls:
 def main(cfg: Config) -> dict:
     import pybullet
 
-    from robo_l2l import meta, traces, video
+    from robo_l2l import traces, video
     from robo_l2l.atomic import atomic_write_text
+    from robo_l2l.controller_file import load_controller
     from robo_l2l.envs.scene import Scene, fit_camera
     from robo_l2l.envs.simulator import flush_native_stdout, has_display
     from robo_l2l.tasks import DT_ARM
@@ -204,7 +204,7 @@ def main(cfg: Config) -> dict:
         raise ValueError("--screenshots needs --autoplay (they are spaced over its replay)")
     out = Path(cfg.out)
     video.check_writable(out / "motor_traces.png", out / "watch.json")
-    weights, meta_cfg, _ = meta.load_controller(Path(cfg.checkpoint))
+    weights, meta_cfg, _ = load_controller(Path(cfg.checkpoint))
     run = compute_run(weights, meta_cfg, cfg.seed, cfg.drift_compensation, cfg.t_inference)
 
     live = not cfg.no_traces_window and traces.interactive_backend()
