@@ -20,8 +20,8 @@ from robo_l2l.tasks import Trajectories
 
 class DemoResult(NamedTuple):
     record: dict[str, Any]  #: the ``demo.npz`` content (:mod:`robo_l2l.demo_record`)
-    frames_before: list[np.ndarray]
-    frames_after: list[np.ndarray]
+    q_before: np.ndarray  #: executed joint angles before the update (T, 4), rad
+    q_after: np.ndarray  #: executed joint angles after the update (T, 4), rad
     screenshot: np.ndarray | None  #: the GUI window at the end (``gui`` only)
 
 
@@ -46,10 +46,12 @@ def run_demo(
     *,
     gui: bool = False,
     slowdown: float = 1.0,
-    frame_every: int = 0,
 ) -> DemoResult:
     """Learn ``target`` (batch of one) with ``k_updates`` on-chip updates on ``pcm``, then drive
-    ``RoboL2L/ScorbotTrack-v0`` before and after; the record states the deployment used."""
+    ``RoboL2L/ScorbotTrack-v0`` before and after; the record states the deployment used.
+
+    Headless, the env renders nothing: the video is drawn afterwards from the recorded joint
+    angles (:func:`robo_l2l.video.render_video`), which costs less and frames the whole path."""
     from robo_l2l.envs import ScorbotTrackEnv
 
     rule = InnerRule(cfg.rule, k_updates, cfg.inner_lr)
@@ -57,17 +59,14 @@ def run_demo(
     with torch.no_grad():
         learned = inner_loop(weights, target, rule, pcm, noise)
     env = ScorbotTrackEnv(
-        render_mode="human" if gui else "rgb_array",
-        render_width=400,
-        render_height=300,
+        render_mode="human" if gui else None,
         n_steps=target.omega.shape[1],
     )
-    frame_every = 0 if gui else frame_every
     try:
         episodes = {}
         for name, arrays in (("before", learned.initial), ("after", learned.deployed)):
             pace = real_time_pacer(slowdown) if gui and slowdown > 0 else None
-            episodes[name] = run_episode(env, arrays, target, noise, frame_every, pace)
+            episodes[name] = run_episode(env, arrays, target, noise, 0, pace)
         screenshot = env.snapshot() if gui else None
     finally:
         env.close()
@@ -110,16 +109,34 @@ def run_demo(
         if name in learned.updates:
             written = learned.updates[name][0] != 0
         record[f"written.{name}"] = written.cpu().numpy()
-    return DemoResult(record, before.frames, after.frames, screenshot)
+    return DemoResult(record, before.q, after.q, screenshot)
 
 
-def gif_captions(meta: dict) -> tuple[str, str]:
-    """Captions of the GIF's two segments; they name the deployment (ideal or PCM, age)."""
-    where = "ideal weights" if meta["deployment"] == "ideal" else f"PCM at {meta['device_age']}"
-    if meta["deployment"] != "ideal" and meta["drift_compensation"]:
-        where += ", drift comp."
-    return (
-        f"before the update: {meta['tracking_error_before_mm']:.0f} mm mean error",
-        f"after {meta['k_updates']} {meta['rule']} e-prop update(s) on {where}, "
-        f"{meta['devices_written']} devices written: {meta['tracking_error_after_mm']:.0f} mm",
+def video_runs(result: DemoResult) -> tuple[list, object]:
+    """The two panels and the title card of the demo video; they name the deployment used."""
+    from robo_l2l.video import Run, TitleCard
+
+    meta = result.record["meta"]
+    k, rule = meta["k_updates"], meta["rule"]
+    if meta["deployment"] == "ideal":
+        where = "ideal weights (no devices)"
+    else:
+        where = f"PCM read {meta['device_age']} after programming, " + (
+            "global drift compensation" if meta["drift_compensation"] else "no drift compensation"
+        )
+    runs = [
+        Run("before the update (meta-learned weights)", "as deployed", result.q_before,
+            result.record["xyz_before"], 0),
+        Run(f"after {k} {rule} e-prop update(s) on the chip", f"after {k} update(s)",
+            result.q_after, result.record["xyz_after"], meta["devices_written"]),
+    ]  # fmt: skip
+    title = TitleCard(
+        family=f"Brownian task family (Ortner et al. 2025), seed {meta['seed']}",
+        device_age=where,
+        lines=(
+            f"mean tracking error {meta['tracking_error_before_mm']:.0f} mm before, "
+            f"{meta['tracking_error_after_mm']:.0f} mm after; "
+            f"{meta['devices_written']} devices written",
+        ),
     )
+    return runs, title

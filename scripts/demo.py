@@ -1,6 +1,6 @@
 """The main job: a meta-trained spiking controller learns a new arm trajectory on PCM.
 
-    python scripts/demo.py                       # headless: report, GIF, figures in runs/demo/
+    python scripts/demo.py                       # headless: report, MP4 + GIF, figures in runs/demo/
     python scripts/demo.py --gui --slowdown 2    # watch it in the PyBullet window
     python scripts/demo.py --t-inference 86400 --drift-compensation   # devices a day old
     python scripts/demo.py --out results/demo    # regenerate the README gallery
@@ -11,7 +11,7 @@ run's config says (device age, drift compensation; ``--ideal`` / ``--t-inference
 ``--drift-compensation`` override it), applies the on-chip e-prop update(s), then lets the
 network drive the PyBullet arm in closed loop twice: with the weights as deployed (before) and
 after the update. The tracking error is measured on the simulated arm. Outputs (report.json,
-demo.npz, demo.gif, figures) replace the previous set in --out together, or not at all. The
+demo.npz, demo.mp4 and demo.gif side by side at 960x540, figures) replace the previous set in --out together, or not at all. The
 last line printed is one JSON object.
 """
 
@@ -61,8 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--frame-every",
         type=cli.nonnegative_int,
-        default=4,
-        help="GIF: one frame every N steps of 10 ms (0: no GIF)",
+        default=2,
+        help="video (demo.mp4, demo.gif, side by side at 960x540): one frame every N steps of "
+        "10 ms (0: no video)",
     )
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
     parser.add_argument(
@@ -80,10 +81,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
-    from robo_l2l import cli, demo_record
-    from robo_l2l.animation import write_gif, write_png
+    from robo_l2l import cli, demo_record, video
+    from robo_l2l.animation import write_png
     from robo_l2l.controller_file import load_controller
-    from robo_l2l.demo_run import gif_captions, run_demo
+    from robo_l2l.demo_run import run_demo, video_runs
     from robo_l2l.envs.simulator import has_display
     from robo_l2l.run_folder import check_output_folder, default_run_folder, staged_outputs
     from robo_l2l.tasks import N_STEPS, sample_trajectories
@@ -118,7 +119,6 @@ def main(args: argparse.Namespace) -> dict:
         args.seed,
         gui=args.gui,
         slowdown=args.slowdown,
-        frame_every=args.frame_every,
     )
     meta = result.record["meta"]
     meta |= {"checkpoint": str(args.checkpoint), "checkpoint_iteration": info.get("iteration")}
@@ -128,9 +128,15 @@ def main(args: argparse.Namespace) -> dict:
         if result.screenshot is not None:
             write_png(stage / "gui_screenshot.png", result.screenshot)
         if args.frame_every and not args.gui:
-            before, after = gif_captions(meta)
-            segments = [(result.frames_before, before), (result.frames_after, after)]
-            write_gif(stage / "demo.gif", segments, args.frame_every)
+            print("demo: rendering the video ...", file=sys.stderr)
+            runs, title = video_runs(result)
+            config = video.VideoConfig(every=args.frame_every)
+            written = video.render_video(
+                result.record["target_xyz"], runs, title, stage / "demo.mp4",
+                stage / "demo.gif", config,
+            )  # fmt: skip
+            if written.message:
+                print(f"demo: {written.message}", file=sys.stderr)
         if not args.no_figures:
             from robo_l2l.plots import demo_figures
 

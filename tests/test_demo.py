@@ -90,8 +90,8 @@ def _fake_result(meta_overrides=None):
 
     record = synthetic_demo(0, "readout")
     record["meta"] |= meta_overrides or {}
-    frames = [np.full((30, 40, 3), 200, np.uint8)] * 2
-    return DemoResult(record, frames, frames, None)
+    q = np.zeros((len(record["target_xyz"]), 4))  # the home pose: the video renders the arm
+    return DemoResult(record, q, q, None)
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped controller in results/")
@@ -102,9 +102,9 @@ def test_outputs_are_replaced_as_a_set(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(robo_l2l.demo_run, "run_demo", lambda *a, **k: _fake_result())
     out = tmp_path / "out"
-    assert demo_script.cli_main(["--out", str(out), "--frame-every", "2"]) == 0
+    assert demo_script.cli_main(["--out", str(out), "--frame-every", "50"]) == 0
     first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    assert {"demo.gif", "demo.npz", "report.json", "paths.png"} <= set(first)
+    assert {"demo.mp4", "demo.gif", "demo.npz", "report.json", "paths.png"} <= set(first)
 
     def broken(*args, **kwargs):
         raise ValueError("figure failed")
@@ -117,6 +117,7 @@ def test_outputs_are_replaced_as_a_set(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(robo_l2l.demo_run, "run_demo", lambda *a, **k: _fake_result())
     assert demo_script.cli_main(["--out", str(out), "--frame-every", "0", "--no-figures"]) == 0
     assert not (out / "demo.gif").exists() and not (out / "paths.png").exists()
+    assert not (out / "demo.mp4").exists()
     assert not list(out.glob(".stage.*"))
 
 
