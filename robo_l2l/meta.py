@@ -216,6 +216,11 @@ def load_controller(path) -> tuple[ControllerWeights, MetaConfig, dict]:
     from robo_l2l.checkpoint import CheckpointFormatError, load_tensors
 
     tensors, info = load_tensors(path)
+    if info.get("system", "robot") != "robot":
+        raise CheckpointFormatError(
+            f"{path} is a {info['system']} checkpoint (the few-shot classifier), not a robot "
+            "controller"
+        )
     try:
         cfg = MetaConfig.from_dict(info["config"])
     except (KeyError, TypeError, ValueError) as exc:

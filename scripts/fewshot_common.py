@@ -26,27 +26,19 @@ class UsageError(Exception):
     """Bad input found before any work: printed as ``error: ...``, exit status 2."""
 
 
-def _bool(text: str) -> bool:
-    low = text.lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
-
-
 def add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
     """One ``--field`` option per dataclass field; its docstring is the help text."""
     docs = field_docs(cls)
     for f in dataclasses.fields(cls):
-        kind = _bool if isinstance(f.default, bool) else type(f.default)
+        flag, doc = f"--{f.name.replace('_', '-')}", docs.get(f.name, "")
+        if isinstance(f.default, bool):  # --x / --no-x
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, dest=f.name, action=action, default=f.default, help=doc)
+            continue
         parser.add_argument(
-            f"--{f.name.replace('_', '-')}",
-            dest=f.name,
-            type=kind,
-            default=f.default,
-            help=f"{docs.get(f.name, '')} (default: {f.default})",
-        )
+            flag, dest=f.name, type=type(f.default), default=f.default,
+            help=f"{doc} (default: {f.default})",
+        )  # fmt: skip
 
 
 def dataclass_from_args(cls: type, args: argparse.Namespace, **override: Any):
