@@ -40,7 +40,7 @@ from fewshot_common import (
 )
 
 from robo_l2l.atomic import atomic_write_text
-from robo_l2l.fewshot import meta, table
+from robo_l2l.fewshot import table, training
 from robo_l2l.fewshot.episodes import EpisodeError, load_episodes
 from robo_l2l.fewshot.maml import InnerLoopConfig
 from robo_l2l.fewshot.omniglot import read_omniglot
@@ -202,7 +202,9 @@ def _row(spec: dict) -> dict:
 def table_rows(cfg: EvaluateConfig, classifier: Classifier, data: list[Path]) -> list[dict]:
     """Every row of the table (in ``cfg.workers`` processes)."""
     c = classifier.config
-    random_params = {k: v.detach() for k, v in meta.init_params(replace(c, seed=cfg.seed)).items()}
+    random_params = {
+        k: v.detach() for k, v in training.init_params(replace(c, seed=cfg.seed)).items()
+    }
     _WORKER.update(
         cfg=cfg, classifier=classifier, test=omniglot_splits(*data).test.images,
         random=random_params,

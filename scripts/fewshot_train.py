@@ -35,7 +35,7 @@ from fewshot_common import (
 
 from robo_l2l.atomic import atomic_write_text
 from robo_l2l.checkpoint import CheckpointFormatError
-from robo_l2l.fewshot import meta
+from robo_l2l.fewshot import training
 from robo_l2l.fewshot.config import FewShotConfig
 from robo_l2l.fewshot.splits import OmniglotSplits, omniglot_splits
 from robo_l2l.fewshot.store import (
@@ -92,7 +92,7 @@ def _save(run_dir, params, optimizer, cfg, done, row, best) -> dict | None:
     """Write the training state; the classifier file too when validation improved."""
     improved = best is None or row["val_accuracy"] > best["val_accuracy"]
     best = row if improved else best
-    moments, step = meta.optimizer_tensors(params, optimizer)
+    moments, step = training.optimizer_tensors(params, optimizer)
     if improved:
         save_classifier(run_dir / CLASSIFIER_FILE, params, cfg, iteration=done, validation=row)
     save_classifier(
@@ -103,8 +103,8 @@ def _save(run_dir, params, optimizer, cfg, done, row, best) -> dict | None:
 
 
 def train(cfg: FewShotConfig, splits: OmniglotSplits, run_dir: Path, resume: bool, quiet: bool):
-    params = meta.init_params(cfg)
-    optimizer = meta.make_optimizer(params, cfg)
+    params = training.init_params(cfg)
+    optimizer = training.make_optimizer(params, cfg)
     start, best = 0, None
     metrics_path = run_dir / "metrics.jsonl"
     if resume:
@@ -112,20 +112,20 @@ def train(cfg: FewShotConfig, splits: OmniglotSplits, run_dir: Path, resume: boo
         with torch.no_grad():
             for k, p in params.items():
                 p.copy_(classifier.params[k])
-        meta.restore_optimizer(params, optimizer, rest, int(classifier.info["adam_step"]))
+        training.restore_optimizer(params, optimizer, rest, int(classifier.info["adam_step"]))
         start, best = int(classifier.info["iteration"]), classifier.info.get("best_validation")
         _truncate_metrics(metrics_path, start)
     atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
-    val_set = meta.validation_episodes(splits.validation, cfg)
+    val_set = training.validation_episodes(splits.validation, cfg)
     row = None
     with open(metrics_path, "a") as metrics:
         if start == 0:
-            row = _validation_row(meta.validate(params, val_set, cfg), 0)
+            row = _validation_row(training.validate(params, val_set, cfg), 0)
             metrics.write(json.dumps(row) + "\n")
             best = _save(run_dir, params, optimizer, cfg, 0, row, None)
         for it in range(start, cfg.iterations):
             t0 = time.perf_counter()
-            r = meta.meta_step(params, optimizer, splits.train, cfg, it)
+            r = training.meta_step(params, optimizer, splits.train, cfg, it)
             step_row = {"iteration": it, "kind": "train", **r._asdict()}
             step_row["seconds"] = time.perf_counter() - t0
             metrics.write(json.dumps(step_row) + "\n")
@@ -138,7 +138,7 @@ def train(cfg: FewShotConfig, splits: OmniglotSplits, run_dir: Path, resume: boo
                     flush=True,
                 )
             if done % cfg.validate_every == 0 or done == cfg.iterations:
-                row = _validation_row(meta.validate(params, val_set, cfg), done)
+                row = _validation_row(training.validate(params, val_set, cfg), done)
                 metrics.write(json.dumps(row) + "\n")
                 metrics.flush()
                 best = _save(run_dir, params, optimizer, cfg, done, row, best)

@@ -228,7 +228,9 @@ def read_linear(
     with torch.no_grad():
         std = op(torch.square(x), read_var).sqrt_()
         noise = torch.randn(std.shape, generator=generator, dtype=std.dtype, device=std.device)
-    return torch.addcmul(out, std, noise)
+        # In place: a linear op's backward does not need its output.
+        out.addcmul_(std, noise)
+    return out
 
 
 def program_on_device(

@@ -2,10 +2,12 @@
 
 Episodes: 5-way 5-shot 5-query from small1 / small2, the reference's sampling quirks on, no
 rotation, each episode its own meta-batch of 1 (per-task batch statistics), 4 updates.
-The authors' final accuracies (mean +- 95% CI over 500 episodes) are the targets. The slow tests
-use 500 episodes and must land inside the authors' intervals; the quick ones use fewer episodes
-and a two-sample bound: the difference of the two means within 3 standard errors of a
-difference (ours from the episodes' spread, theirs from their CI).
+The authors' final accuracies (mean +- 95% CI over 500 episodes) are the targets. Our episodes
+are other draws of the same family (their tfds file order cannot be replayed), so our mean has a
+sampling error of its own, as large as theirs: the tests bound the difference of the two means
+by a two-sample interval, ``z * sqrt(se_ours^2 + se_theirs^2)``; z = 1.96 (95%) for the slow
+500-episode tests, z = 3 for the quick ones with fewer episodes. Measured (500 episodes, dataset
+seed 128, noise seed 42): small2 ideal 97.20 +- 0.82, PCM 96.95 +- 0.79.
 """
 
 from __future__ import annotations
@@ -70,8 +72,9 @@ def test_checkpoint_accuracy_quick(params, subsets, subset, mode, n):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("subset, mode", list(AUTHORS))
-def test_checkpoint_accuracy_within_authors_ci(params, subsets, subset, mode):
+def test_checkpoint_accuracy_500_episodes(params, subsets, subset, mode):
     r = _run(params, subsets[subset], mode, 500)
-    ours, _ = mean_ci(r.query_accs[:, -1] * 100)
+    ours, ours_ci = mean_ci(r.query_accs[:, -1] * 100)
     theirs, their_ci = AUTHORS[(subset, mode)]
-    assert abs(ours - theirs) <= their_ci, f"{ours:.2f} outside {theirs} +- {their_ci}"
+    bound = math.hypot(ours_ci, their_ci)
+    assert abs(ours - theirs) <= bound, f"{ours:.2f} +- {ours_ci:.2f} vs {theirs} +- {their_ci}"

@@ -80,7 +80,7 @@ def test_resume_ends_with_the_same_weights_and_metrics(trained):
     classifier = load_classifier(trained / "a")
     assert classifier.config.channels == 8 and classifier.info["system"] == "fewshot"
     # Two Adam steps moved the weights away from the initialisation.
-    init = fewshot_train.meta.init_params(classifier.config)
+    init = fewshot_train.training.init_params(classifier.config)
     assert not torch.equal(init["kernel2"].detach(), a.params["kernel2"])
 
 

@@ -1,0 +1,144 @@
+"""Time the few-shot classifier: episodes at batch 1 and meta-training iterations at batch 32.
+
+    python benchmarks/bench_fewshot.py [--repeats 5] [--threads 1] [--meta-batch 32]
+
+Episode: 5-way 5-shot 5-query, 4 readout updates, meta-batch of 1, ideal and PCM (the
+reference's PCMNoise model). "instrumented" also evaluates the query set before and after every
+update (as the authors' measured 0.25 s ideal / 0.66-0.85 s PCM); "final" only after the last
+update (as their own loop: 0.14 s / 0.44 s). Meta-iteration: forward + second-order backward of
+one meta-batch, ideal and PCM, each in a fresh process so that its peak resident memory
+(``ru_maxrss``) is its own. Uses the authors' checkpoint when found in ../shared/reference,
+random weights of the same shapes otherwise (timings do not depend on the values).
+Last line: one JSON object (seconds, GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from robo_l2l.fewshot import cnn, maml
+from robo_l2l.fewshot.checkpoint import load_reference_classifier
+from robo_l2l.fewshot.episodes import Episodes
+
+CHECKPOINT = (
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "reference"
+    / "fewshot_checkpoint.pickle"
+)
+#: The authors' code on a 2-core CPU (FEWSHOT.md section 8), seconds.
+REFERENCE_S = {
+    "episode_ideal_instrumented": 0.25,
+    "episode_pcm_instrumented": 0.66,
+    "episode_ideal_final": 0.14,
+    "episode_pcm_final": 0.44,
+    "meta_iteration_ideal_b32": 5.0,
+    "meta_iteration_pcm_b32": 12.5,
+}
+
+
+def best_time(fn, repeats: int) -> float:
+    """Best of ``repeats`` timings (s) of ``fn()`` after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def load_params() -> dict[str, torch.Tensor]:
+    if CHECKPOINT.exists():
+        return cnn.params_from_reference(load_reference_classifier(CHECKPOINT))
+    return cnn.init_params(torch.Generator().manual_seed(0))
+
+
+def random_episodes(batch: int, seed: int = 0) -> Episodes:
+    """Binary stroke-like images in {0, 0.9999}, 5-way 5-shot 5-query, shot-major labels."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(5).repeat(5).expand(batch, -1).contiguous()
+
+    def images():
+        return (torch.rand(batch, 25, 28, 28, generator=g) > 0.08).float() * 0.9999
+
+    return Episodes(images(), labels, images(), labels.clone())
+
+
+def episode_seconds(pcm_mode: bool, track: bool, repeats: int) -> float:
+    params = load_params()
+    ep = random_episodes(1)
+    pcm = maml.reference_pcm() if pcm_mode else None
+    cfg = maml.InnerLoopConfig(track_steps=track)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        return best_time(lambda: maml.inner_loop(params, ep, cfg, pcm, gen), repeats)
+
+
+def meta_iteration(pcm_mode: bool, batch: int, repeats: int, threads: int, queue) -> None:
+    """Worker: best time of one meta-gradient (forward + backward) and the process's peak RSS."""
+    torch.set_num_threads(threads)
+    params = {k: v.requires_grad_(True) for k, v in load_params().items()}
+    ep = random_episodes(batch)
+    pcm = maml.reference_pcm() if pcm_mode else None
+    cfg = maml.InnerLoopConfig(track_steps=False)
+    gen = torch.Generator().manual_seed(2)
+
+    def step():
+        r = maml.inner_loop(params, ep, cfg, pcm, gen)
+        torch.autograd.grad(r.query_loss, list(params.values()))
+
+    seconds = best_time(step, repeats)
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # KiB on Linux
+    queue.put((seconds, peak_gb))
+
+
+def in_fresh_process(*args) -> tuple[float, float]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=meta_iteration, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--meta-batch", type=int, default=32)
+    parser.add_argument("--meta-repeats", type=int, default=2)
+    parser.add_argument("--skip-meta", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out: dict = {"threads": args.threads, "checkpoint": CHECKPOINT.exists()}
+    for mode in ("ideal", "pcm"):
+        for track, label in ((True, "instrumented"), (False, "final")):
+            key = f"episode_{mode}_{label}"
+            out[key] = episode_seconds(mode == "pcm", track, args.repeats)
+            speedup = REFERENCE_S[key] / out[key]
+            print(f"{key}: {out[key] * 1e3:.1f} ms per episode ({speedup:.1f}x the reference)")
+    if not args.skip_meta:
+        b = args.meta_batch
+        for mode in ("ideal", "pcm"):
+            seconds, peak = in_fresh_process(mode == "pcm", b, args.meta_repeats, args.threads)
+            out[f"meta_iteration_{mode}_b{b}"] = seconds
+            out[f"meta_iteration_{mode}_b{b}_peak_rss_gb"] = peak
+            print(f"meta-iteration {mode} batch {b}: {seconds:.2f} s, peak RSS {peak:.2f} GB")
+    out["reference_s"] = REFERENCE_S
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
