@@ -73,7 +73,10 @@ class EvaluateConfig:
     n_episodes: int = 1000
     """Episodes per row of the table."""
     n_secondary: int = 0
-    """Episodes of the rows at 1 day / 1 year and with drift compensation (0: n_episodes)."""
+    """Episodes of the rows at 1 day / 1 year, with drift compensation and with random initial
+    weights (0: n_episodes)."""
+    rows: str = "full"
+    """full: every row; core: ideal and PCM at 32 s, 5-shot and 1-shot."""
     workers: int = 1
     """Rows computed in parallel processes (each with --threads threads)."""
     seed: int = 0
@@ -96,6 +99,8 @@ class EvaluateConfig:
             raise ValueError(f"--n-episodes must be >= 2, got {self.n_episodes}")
         if self.chunk < 1 or self.threads < 1 or self.workers < 1:
             raise ValueError("--chunk, --threads and --workers must be >= 1")
+        if self.rows not in ("full", "core"):
+            raise ValueError(f"--rows must be full or core, got {self.rows!r}")
         if self.n_secondary < 0 or self.n_secondary == 1:
             raise ValueError(f"--n-secondary must be 0 or >= 2, got {self.n_secondary}")
 
@@ -156,9 +161,14 @@ def table_specs(cfg: EvaluateConfig) -> list[dict]:
     specs = []
     for shot in (5, 1):
         specs.append(dict(shot=shot, deployment="ideal"))
-        for age in table.AGES_S:
-            for comp in (False, True):
+        for age in table.AGES_S if cfg.rows == "full" else ["32 s"]:
+            for comp in (False, True) if cfg.rows == "full" else [False]:
                 specs.append(dict(shot=shot, deployment="pcm", age=age, compensation=comp))
+    if cfg.rows == "core":
+        specs = [{"age": None, **s} for s in specs]
+        return [s | {"compensation": False, "seed_offset": 0, "init": "meta-trained",
+                     "n": cfg.n_episodes, "age": s["age"] if s["deployment"] == "pcm" else None}
+                for s in specs]  # fmt: skip
     for shot in (5, 1):
         specs.append(dict(shot=shot, deployment="pcm", age="32 s", seed_offset=1))
     for mode in ("ideal", "pcm"):
@@ -168,7 +178,9 @@ def table_specs(cfg: EvaluateConfig) -> list[dict]:
         spec = {"age": None, "compensation": False, "seed_offset": 0, "init": "meta-trained"} | spec
         if spec["deployment"] == "ideal":
             spec["age"] = None
-        secondary = spec["compensation"] or spec["age"] not in (None, "32 s")
+        secondary = (
+            spec["compensation"] or spec["age"] not in (None, "32 s") or spec["init"] == "random"
+        )
         spec["n"] = cfg.n_secondary if secondary and cfg.n_secondary else cfg.n_episodes
         out.append(spec)
     return out

@@ -108,3 +108,39 @@ def episode_figure(
     curve.set_title("this episode", fontsize=10)
     fig.suptitle(title, fontsize=12)
     return fig
+
+
+def learning_curve_figure(runs: dict[str, list[dict]]) -> Figure:
+    """Validation accuracy (mean and 95% CI) and training query loss against meta-iterations.
+
+    Args:
+        runs: label -> the rows of a run's ``metrics.jsonl`` (``kind`` ``train`` / ``val``).
+    """
+    fig = Figure(figsize=(11, 4.2))
+    FigureCanvasAgg(fig)
+    acc_ax, loss_ax = fig.subplots(1, 2)
+    for label, rows in runs.items():
+        val = [r for r in rows if r["kind"] == "val"]
+        it = np.array([r["iteration"] for r in val])
+        acc = np.array([r["val_accuracy"] for r in val])
+        ci = np.array([r["val_accuracy_ci95"] for r in val])
+        (line,) = acc_ax.plot(it, acc, "o-", ms=3, label=label)
+        acc_ax.fill_between(it, acc - ci, acc + ci, color=line.get_color(), alpha=0.2)
+        train = [r for r in rows if r["kind"] == "train"]
+        steps = np.array([r["iteration"] + 1 for r in train])
+        loss = np.array([r["loss"] for r in train])
+        window = max(1, len(loss) // 40)
+        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+        loss_ax.plot(steps[window - 1 :], smooth, color=line.get_color(), label=label)
+    acc_ax.set_xlabel("meta-iteration")
+    acc_ax.set_ylabel("validation accuracy after 4 updates (%)")
+    acc_ax.set_title("held-out characters, 5-way 5-shot (mean, 95% CI)", fontsize=10)
+    acc_ax.set_ylim(0, 100)
+    acc_ax.grid(alpha=0.3)
+    acc_ax.legend()
+    loss_ax.set_xlabel("meta-iteration")
+    loss_ax.set_ylabel("training query loss (running mean)")
+    loss_ax.set_yscale("log")
+    loss_ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
