@@ -15,7 +15,7 @@ from robo_l2l.checkpoint import CheckpointFormatError, save_tensors
 from robo_l2l.fewshot import table
 from robo_l2l.fewshot.episodes import Episodes
 from robo_l2l.fewshot.maml import InnerLoopConfig
-from robo_l2l.fewshot.splits import omniglot_splits
+from robo_l2l.fewshot.splits import split_by_alphabet
 from robo_l2l.fewshot.store import STATE_FILE, load_classifier, load_training_state
 from tests.fewshot.conftest import CLASSIFIER_CHECKPOINT, need
 
@@ -33,8 +33,9 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
-def splits(small_zips):
-    return omniglot_splits(*small_zips)
+def splits(merged, merged_images):
+    """The shipped data's split (as ``omniglot_splits`` of both archives gives it)."""
+    return split_by_alphabet(merged_images, merged.names)
 
 
 @pytest.fixture(autouse=True)
