@@ -17,7 +17,8 @@ and positions alone.
 Parameters are a dict of five tensors: ``kernel1`` .. ``kernel4`` in PyTorch layout
 ``(c_out, c_in, 3, 3)`` and ``readout`` ``(channels, way)``. Every weight may carry a leading task
 axis ``B`` (per-task copies, as PCM deployment needs); the tasks then run as one grouped
-convolution. Activations are kept image-major, ``(n, B, C, H, W)``, so that both the shared and
+convolution. Activations are kept image-major, ``(n, R, B, C, H, W)`` (``R`` independent calls,
+e.g. the inner loop's repeated noisy forwards, computed at once), so that both the shared and
 the grouped convolution read them without copies.
 """
 
@@ -35,7 +36,7 @@ PARAM_NAMES = (*KERNELS, "readout")
 IMAGE_SIZE = 28
 BN_EPSILON = 1e-3  #: Keras BatchNormalization default, used by the reference
 
-#: A convolution of image-major activations ``(n, B, C, H, W)`` with layer ``l``'s kernels.
+#: A convolution of image-major activations ``(n, R, B, C, H, W)`` with layer ``l``'s kernels.
 ConvFn = Callable[[torch.Tensor, int], torch.Tensor]
 
 
