@@ -52,6 +52,11 @@ def load_controller(
     is missing, corrupt, or does not match the current code's shapes and dtype.
     """
     tensors, info = load_tensors(path)
+    if info.get("system", "robot") != "robot":
+        raise CheckpointFormatError(
+            f"{path} is a {info['system']} checkpoint (the few-shot classifier), not a robot "
+            "controller"
+        )
     try:
         cfg = MetaConfig.from_dict(info["config"])
     except (KeyError, TypeError, ValueError) as exc:
