@@ -46,3 +46,14 @@ def summarize(values: Sequence[float]) -> dict[str, float | None]:
         return {"mean": mean, "std": None, "ci95": None, "n": 1}
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
     return {"mean": mean, "std": std, "ci95": t_quantile_975(n - 1) * std / math.sqrt(n), "n": n}
+
+
+def agree(mean_a: float, ci_a: float, mean_b: float, ci_b: float) -> bool:
+    r"""Do two independent estimates of one quantity agree at the 95% level?
+
+    Two means with 95% half-widths :math:`h_a, h_b` agree when
+    :math:`|\bar x_a - \bar x_b| \le \sqrt{h_a^2 + h_b^2}` (the half-width of their
+    difference). Asking the second mean to fall inside the first interval instead would fail
+    for about 17% of honest pairs, since the second mean carries its own sampling error.
+    """
+    return abs(mean_a - mean_b) <= math.hypot(ci_a, ci_b)

@@ -1,0 +1,46 @@
+"""The shipped evaluation tables hold on another set of held-out seeds.
+
+Every run in results/ ships eval.json (seeds 100-109) and eval_check/eval.json (seeds 200-209,
+the same protocol on other tasks and device noise); each row's loss after the update must
+agree between the two at the 95% level (:func:`robo_l2l.statistics.agree`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from robo_l2l.statistics import agree
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+RUNS = sorted(p.parent.parent for p in RESULTS.glob("*/eval_check/eval.json"))
+
+
+def _key(row: dict) -> tuple:
+    return (row["deployment"], row["init"], row["k_updates"], row["quantised"],
+            row["device_age"], row["drift_compensation"])  # fmt: skip
+
+
+def test_agree_is_the_two_sample_bound():
+    assert agree(1.0, 0.3, 1.4, 0.4)  # |diff| 0.4 <= 0.5
+    assert not agree(1.0, 0.3, 1.6, 0.4)  # 0.6 > 0.5
+    assert not agree(1.0, 0.0, 1.0 + 1e-9, 0.0)
+
+
+def test_some_run_ships_a_check_table():
+    assert RUNS, "no results/<run>/eval_check/eval.json found"
+
+
+@pytest.mark.parametrize("run", RUNS, ids=[p.name for p in RUNS])
+def test_table_holds_on_other_seeds(run):
+    main = {_key(r): r for r in json.loads((run / "eval.json").read_text())}
+    check = {_key(r): r for r in json.loads((run / "eval_check" / "eval.json").read_text())}
+    assert main.keys() == check.keys()
+    for key, a in main.items():
+        b = check[key]
+        assert a["n_tasks"] >= 320 and b["n_tasks"] >= 320
+        assert set(a["seeds"]).isdisjoint(b["seeds"])
+        assert agree(a["loss_after_mean"], a["loss_after_ci95"],
+                     b["loss_after_mean"], b["loss_after_ci95"]), (key, a, b)  # fmt: skip
