@@ -121,7 +121,10 @@ def main(args: argparse.Namespace) -> dict:
         slowdown=args.slowdown,
     )
     meta = result.record["meta"]
-    meta |= {"checkpoint": str(args.checkpoint), "checkpoint_iteration": info.get("iteration")}
+    checkpoint = Path(args.checkpoint).resolve()
+    if checkpoint.is_relative_to(ROOT):  # reports name the shipped file, not this machine's path
+        checkpoint = checkpoint.relative_to(ROOT)
+    meta |= {"checkpoint": str(checkpoint), "checkpoint_iteration": info.get("iteration")}
     print("demo: writing outputs ...", file=sys.stderr)
     with staged_outputs(out) as stage:
         demo_record.write(stage / demo_record.FILE, result.record)
