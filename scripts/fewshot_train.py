@@ -33,6 +33,7 @@ from fewshot_common import (
     run_cli,
 )
 
+from robo_l2l import optimizer_state
 from robo_l2l.atomic import atomic_write_text
 from robo_l2l.checkpoint import CheckpointFormatError
 from robo_l2l.fewshot import training
@@ -92,7 +93,7 @@ def _save(run_dir, params, optimizer, cfg, done, row, best) -> dict | None:
     """Write the training state; the classifier file too when validation improved."""
     improved = best is None or row["val_accuracy"] > best["val_accuracy"]
     best = row if improved else best
-    moments, step = training.optimizer_tensors(params, optimizer)
+    moments, step = optimizer_state.optimizer_tensors(params, optimizer)
     if improved:
         save_classifier(run_dir / CLASSIFIER_FILE, params, cfg, iteration=done, validation=row)
     save_classifier(
@@ -112,7 +113,9 @@ def train(cfg: FewShotConfig, splits: OmniglotSplits, run_dir: Path, resume: boo
         with torch.no_grad():
             for k, p in params.items():
                 p.copy_(classifier.params[k])
-        training.restore_optimizer(params, optimizer, rest, int(classifier.info["adam_step"]))
+        optimizer_state.restore_optimizer(
+            params, optimizer, rest, int(classifier.info["adam_step"])
+        )
         start, best = int(classifier.info["iteration"]), classifier.info.get("best_validation")
         _truncate_metrics(metrics_path, start)
     atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")

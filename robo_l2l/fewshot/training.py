@@ -107,36 +107,3 @@ def validate(
     detached = {k: v.detach() for k, v in params.items()}
     pcm = cfg.deployment_pcm() if cfg.regime == "hardware" else None
     return evaluate(detached, episodes, cfg.inner(), pcm, seed=cfg.seed, chunk=100)
-
-
-def optimizer_tensors(
-    params: dict[str, torch.Tensor], optimizer: torch.optim.Adam
-) -> tuple[dict[str, torch.Tensor], int]:
-    """Adam's moments as named tensors, and its step count."""
-    out, step = {}, 0
-    for name, p in params.items():
-        state = optimizer.state.get(p)
-        if not state:
-            continue
-        out[f"adam.exp_avg.{name}"] = state["exp_avg"]
-        out[f"adam.exp_avg_sq.{name}"] = state["exp_avg_sq"]
-        step = int(state["step"])
-    return out, step
-
-
-def restore_optimizer(
-    params: dict[str, torch.Tensor],
-    optimizer: torch.optim.Adam,
-    tensors: dict[str, torch.Tensor],
-    step: int,
-) -> None:
-    """Put back the moments saved by :func:`optimizer_tensors` (exact resume)."""
-    for name, p in params.items():
-        key = f"adam.exp_avg.{name}"
-        if key not in tensors:
-            continue
-        optimizer.state[p] = {
-            "step": torch.tensor(float(step)),
-            "exp_avg": tensors[key].clone(),
-            "exp_avg_sq": tensors[f"adam.exp_avg_sq.{name}"].clone(),
-        }
