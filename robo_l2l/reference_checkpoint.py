@@ -166,16 +166,16 @@ def load_reference_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise CheckpointError(
             f"checkpoint keys differ: missing {sorted(missing)}, unexpected {sorted(extra)}"
         )
-    out: dict[str, np.ndarray] = {}
-    for key, shape in CHECKPOINT_SHAPES.items():
-        value = variable_value(raw[key])
-        if not isinstance(value, np.ndarray):
-            raise CheckpointError(f"{key}: no initial_value array in checkpoint entry")
-        if value.shape != shape or value.dtype != np.float32:
-            raise CheckpointError(
-                f"{key}: expected float32 {shape}, got {value.dtype} {value.shape}"
-            )
-        if not np.isfinite(value).all():
-            raise CheckpointError(f"{key}: contains NaN or inf")
-        out[key] = value
-    return out
+    return {key: checked_array(key, raw[key], shape) for key, shape in CHECKPOINT_SHAPES.items()}
+
+
+def checked_array(key: str, entry: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The float32 array of one checkpoint variable, of ``shape``, finite; else CheckpointError."""
+    value = variable_value(entry)
+    if not isinstance(value, np.ndarray):
+        raise CheckpointError(f"{key}: no initial_value array in checkpoint entry")
+    if value.shape != shape or value.dtype != np.float32:
+        raise CheckpointError(f"{key}: expected float32 {shape}, got {value.dtype} {value.shape}")
+    if not np.isfinite(value).all():
+        raise CheckpointError(f"{key}: contains NaN or inf")
+    return np.ascontiguousarray(value)

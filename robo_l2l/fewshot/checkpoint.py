@@ -14,9 +14,9 @@ import numpy as np
 
 from robo_l2l.reference_checkpoint import (
     CheckpointError,
+    checked_array,
     unpickle_reference,
     variable_name,
-    variable_value,
 )
 
 #: Names and shapes in file order (reference layout, HWIO kernels), FEWSHOT.md section 7.
@@ -63,14 +63,5 @@ def load_reference_classifier(path: str | os.PathLike) -> dict[str, np.ndarray]:
         name = variable_name(entry)
         if name is not None and name != file_name:
             raise CheckpointError(f"{path}: variable {len(out)} is named {name!r}, not {file_name}")
-        value = variable_value(entry)
-        if not isinstance(value, np.ndarray):
-            raise CheckpointError(f"{key}: no initial_value array in checkpoint entry")
-        if value.shape != shape or value.dtype != np.float32:
-            raise CheckpointError(
-                f"{key}: expected float32 {shape}, got {value.dtype} {value.shape}"
-            )
-        if not np.isfinite(value).all():
-            raise CheckpointError(f"{key}: contains NaN or inf")
-        out[key] = np.ascontiguousarray(value)
+        out[key] = checked_array(key, entry, shape)
     return out
