@@ -11,7 +11,10 @@ calls, which other load on a shared machine inflates less):
   overlays and heads-up lines included, title card and hold excluded);
 * ``video write``: MP4 (imageio-ffmpeg, H.264) and GIF of those frames;
 * ``gui opengl frame``: ``getCameraImage`` with the GUI's OpenGL renderer (only when an X
-  display is set, e.g. under ``xvfb-run``, where it is software OpenGL).
+  display is set, e.g. under ``xvfb-run``, where it is software OpenGL);
+* ``gui instrument frame``: the PyBullet calls of one frame of the GUI instrument
+  (:func:`robo_l2l.instrument.watch`: pose, marker, heads-up text, a trail segment), which wait
+  for the GUI's own redraw (same condition).
 
 Last line: one JSON object.
 
@@ -30,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pybullet
 import torch
+from bench_inner_loop import write_result  # same folder; run as a script
 
 from robo_l2l import video
 from robo_l2l.envs.scene import FLOOR_Z, Scene, fit_camera
@@ -67,6 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--every", type=int, default=2, help="steps per video frame")
     parser.add_argument("--video-repeats", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON/markdown")
     args = parser.parse_args(argv)
     target, runs = demo_runs()
     result: dict = {"panel_px": [480, 540], "frame_px": [960, 540], "every": args.every}
@@ -117,7 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
         wall, cpu = timed(lambda: video.write_video(frames, mp4, gif, config.fps), 1)
         result["video_write_s"], result["video_write_cpu_s"] = wall, cpu
         result["mp4_bytes"], result["gif_bytes"] = mp4.stat().st_size, gif.stat().st_size
-    result["gui_opengl_frame_ms"] = gui_frame_ms(args.repeats) if has_display() else None
+    gui = gui_frame_ms(args.repeats) if has_display() else (None, None)
+    result["gui_opengl_frame_ms"], result["gui_instrument_frame_ms"] = gui
 
     flush_native_stdout()
     print(f"{'row':<40} {'wall':>10} {'cpu':>10}")
@@ -131,12 +137,16 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{name:<40} {result[wall_key]:>10.3f} {result[cpu_key]:>10.3f}")
     if result["gui_opengl_frame_ms"] is not None:
         print(f"{'gui opengl frame 480x540 (ms)':<40} {result['gui_opengl_frame_ms']:>10.3f}")
+        print(f"{'gui instrument frame (ms)':<40} {result['gui_instrument_frame_ms']:>10.3f}")
+    if args.out is not None:
+        write_result("bench_render", result, args.out)
     print(json.dumps(result))
     return result
 
 
-def gui_frame_ms(repeats: int) -> float:
-    """Wall time (ms) of one 480x540 GUI OpenGL camera image of the GUI scene."""
+def gui_frame_ms(repeats: int) -> tuple[float, float]:
+    """Wall times (ms): one 480x540 GUI OpenGL camera image of the GUI scene; one frame of the
+    instrument's PyBullet calls."""
     target, runs = demo_runs()
     with Scene(gui=True) as scene:
         camera = fit_camera(np.concatenate([target, scene.arm_points(runs[0].q)]), 480, 540)
@@ -151,7 +161,20 @@ def gui_frame_ms(repeats: int) -> float:
                 renderer=pybullet.ER_BULLET_HARDWARE_OPENGL,
             )
 
-        return 1e3 * timed(grab, repeats * 3)[0]
+        step = [100]
+        hud = [-1]
+
+        def instrument_frame() -> None:
+            k = step[0] = step[0] % (N_STEPS - 2) + 1
+            scene.pose(runs[0].q[k])
+            scene.move_marker(target[k])
+            scene.sim.add_polyline(runs[0].xyz[k - 1 : k + 1], (0.75, 0.2, 0.15), width=3.0)
+            hud[0] = scene.client.addUserDebugText(
+                f"step {k}", [0, 0, 0.8], [0.1] * 3, 1.3, replaceItemUniqueId=hud[0]
+            )
+
+        camera_ms = 1e3 * timed(grab, repeats * 3)[0]
+        return camera_ms, 1e3 * timed(instrument_frame, repeats * 10)[0]
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -130,4 +131,65 @@ def deployment_from_args(args: argparse.Namespace, base: PCMConfig) -> PCMConfig
         ideal=args.ideal,
         t_inference_s=args.t_inference,
         drift_compensation=args.drift_compensation,
+    )
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def add_gui_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of the GUI instrument (:mod:`robo_l2l.instrument`), for watch and demo --gui."""
+    group = parser.add_argument_group("GUI (the PyBullet window; keys listed below)")
+    group.add_argument(
+        "--speed", type=positive_float, default=0.5, help="replay speed, x real time (0.5)"
+    )
+    group.add_argument(
+        "--autoplay",
+        action="store_true",
+        help="play before, then after, then the next target or quit (no input needed)",
+    )
+    group.add_argument(
+        "--runs",
+        type=positive_int,
+        default=1,
+        help="with --autoplay: play this many targets (seed, seed + 1, ...)",
+    )
+    group.add_argument(
+        "--screenshots",
+        type=nonnegative_int,
+        default=0,
+        help="with --autoplay: save this many GUI screenshots, evenly spaced over the first target",
+    )
+    group.add_argument(
+        "--no-traces-window",
+        action="store_true",
+        help="no live motor-traces window (motor_traces.png is saved either way)",
+    )
+
+
+def gui_epilog() -> str:
+    """The keyboard table for a parser's epilog (use ``RawDescriptionHelpFormatter``)."""
+    from robo_l2l.instrument import shortcuts_text
+
+    return "keyboard shortcuts (focus on the PyBullet window):\n" + shortcuts_text()
+
+
+def gui_options(args: argparse.Namespace, out) -> Any:
+    """The :class:`robo_l2l.instrument.WatchOptions` of the flags of :func:`add_gui_flags`."""
+    from pathlib import Path
+
+    from robo_l2l.instrument import WatchOptions
+
+    return WatchOptions(
+        out=Path(out),
+        speed=args.speed,
+        autoplay=args.autoplay,
+        runs=args.runs,
+        screenshots=args.screenshots,
+        traces_window=not args.no_traces_window,
     )

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from robo_l2l import deployment as dep
-from robo_l2l.closed_loop import real_time_pacer, run_episode
+from robo_l2l.closed_loop import Rollout, run_episode
 from robo_l2l.config import MetaConfig
 from robo_l2l.controller import ControllerWeights
 from robo_l2l.demo_record import MATRICES
@@ -20,9 +20,8 @@ from robo_l2l.tasks import Trajectories
 
 class DemoResult(NamedTuple):
     record: dict[str, Any]  #: the ``demo.npz`` content (:mod:`robo_l2l.demo_record`)
-    q_before: np.ndarray  #: executed joint angles before the update (T, 4), rad
-    q_after: np.ndarray  #: executed joint angles after the update (T, 4), rad
-    screenshot: np.ndarray | None  #: the GUI window at the end (``gui`` only)
+    before: Rollout  #: the closed loop with the weights as deployed (joint angles ``q``, ...)
+    after: Rollout  #: the closed loop after the on-chip update(s)
 
 
 def conductances(m: DeployedMatrix, pcm: PCMConfig) -> np.ndarray:
@@ -43,34 +42,25 @@ def run_demo(
     k_updates: int,
     pcm: PCMConfig,
     seed: int,
-    *,
-    gui: bool = False,
-    slowdown: float = 1.0,
 ) -> DemoResult:
     """Learn ``target`` (batch of one) with ``k_updates`` on-chip updates on ``pcm``, then drive
     ``RoboL2L/ScorbotTrack-v0`` before and after; the record states the deployment used.
 
-    Headless, the env renders nothing: the video is drawn afterwards from the recorded joint
-    angles (:func:`robo_l2l.video.render_video`), which costs less and frames the whole path."""
+    The env renders nothing: the video (:func:`robo_l2l.video.render_video`) and the GUI
+    (:func:`robo_l2l.instrument.watch`) replay the recorded joint angles afterwards, which costs
+    less and frames the whole path."""
     from robo_l2l.envs import ScorbotTrackEnv
 
     rule = InnerRule(cfg.rule, k_updates, cfg.inner_lr)
     noise = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         learned = inner_loop(weights, target, rule, pcm, noise)
-    env = ScorbotTrackEnv(
-        render_mode="human" if gui else None,
-        n_steps=target.omega.shape[1],
-    )
+    env = ScorbotTrackEnv(n_steps=target.omega.shape[1])
     try:
-        episodes = {}
-        for name, arrays in (("before", learned.initial), ("after", learned.deployed)):
-            pace = real_time_pacer(slowdown) if gui and slowdown > 0 else None
-            episodes[name] = run_episode(env, arrays, target, noise, 0, pace)
-        screenshot = env.snapshot() if gui else None
+        before = run_episode(env, learned.initial, target, noise)
+        after = run_episode(env, learned.deployed, target, noise)
     finally:
         env.close()
-    before, after = episodes["before"], episodes["after"]
     meta = {
         "rule": cfg.rule,
         "k_updates": k_updates,
@@ -109,7 +99,7 @@ def run_demo(
         if name in learned.updates:
             written = learned.updates[name][0] != 0
         record[f"written.{name}"] = written.cpu().numpy()
-    return DemoResult(record, before.q, after.q, screenshot)
+    return DemoResult(record, before, after)
 
 
 def video_runs(result: DemoResult) -> tuple[list, object]:
@@ -125,10 +115,10 @@ def video_runs(result: DemoResult) -> tuple[list, object]:
             "global drift compensation" if meta["drift_compensation"] else "no drift compensation"
         )
     runs = [
-        Run("before the update (meta-learned weights)", "as deployed", result.q_before,
+        Run("before the update (meta-learned weights)", "as deployed", result.before.q,
             result.record["xyz_before"], 0),
         Run(f"after {k} {rule} e-prop update(s) on the chip", f"after {k} update(s)",
-            result.q_after, result.record["xyz_after"], meta["devices_written"]),
+            result.after.q, result.record["xyz_after"], meta["devices_written"]),
     ]  # fmt: skip
     title = TitleCard(
         family=f"Brownian task family (Ortner et al. 2025), seed {meta['seed']}",

@@ -24,6 +24,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from robo_l2l.atomic import atomic_write_text
+
 MANIFEST = "outputs.json"
 
 
@@ -93,6 +95,14 @@ def _previous_set(out: Path) -> list[str]:
     except (OSError, ValueError):
         return []
     return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def add_to_set(out: str | os.PathLike, names: list[str]) -> None:
+    """Add files written into ``out`` (relative ``names``) to its set (``outputs.json``), so that
+    the next :func:`staged_outputs` replaces them too."""
+    out = Path(out)
+    names = sorted(set(_previous_set(out)) | set(names))
+    atomic_write_text(out / MANIFEST, json.dumps(names, indent=1) + "\n")
 
 
 @contextlib.contextmanager

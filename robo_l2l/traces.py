@@ -23,6 +23,16 @@ TARGET_COLOR = "#2ca02c"
 EPISODE_COLORS = ("#c0392b", "#1f5fa8")  #: before (red), after (blue): the video's trails
 
 
+def _agg_figure(size: tuple[float, float]):
+    """A matplotlib figure on the Agg canvas, outside pyplot (no window, thread-safe)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
 def interactive_backend() -> bool:
     """Switch matplotlib to TkAgg if a display and tkinter are there; True on success."""
     import matplotlib
@@ -60,31 +70,36 @@ class MotorTraces:
         labels: Sequence[str],
         live: bool = False,
     ) -> None:
-        import matplotlib
-
-        if not live:
-            matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-
         self.live = live
         self.target = np.asarray(target_omega, float)
         self.commands = [np.asarray(c, float) for c in commands]
+        self.labels = list(labels)
         if any(c.shape != self.target.shape for c in self.commands):
             raise ValueError("every command trace must have the target's shape (T, 2)")
         self.time = (np.arange(len(self.target)) + 1) * DT_ARM
-        n = len(self.commands)
-        self.figure, axes = plt.subplots(
-            2, n, figsize=(4.6 * n, 4.4), sharex=True, sharey="row", squeeze=False,
-            constrained_layout=True,
-        )  # fmt: skip
-        self.lines, self.cursors = [], []
-        for k, label in enumerate(labels):
+        if live:
+            import matplotlib.pyplot as plt
+
+            self.figure = plt.figure(figsize=self._size(), layout="constrained")
+        else:
+            self.figure = _agg_figure(self._size())
+        self.lines, self.cursors = self._draw(self.figure)
+        if live:
+            plt.show(block=False)
+
+    def _size(self) -> tuple[float, float]:
+        return 4.6 * len(self.commands), 4.4
+
+    def _draw(self, figure) -> tuple[list, list]:
+        axes = figure.subplots(2, len(self.commands), sharex=True, sharey="row", squeeze=False)
+        lines, cursors = [], []
+        for k, label in enumerate(self.labels):
             for j, joint in enumerate(JOINTS):
                 ax = axes[j, k]
                 ax.plot(self.time, self.target[:, j], color=TARGET_COLOR, lw=2.4, label="target")
                 (line,) = ax.plot([], [], color=EPISODE_COLORS[k % 2], lw=1.3, label="commanded")
-                self.lines.append((line, k, j))
-                self.cursors.append(ax.axvline(0.0, color="0.4", lw=0.8, ls=":"))
+                lines.append((line, k, j))
+                cursors.append(ax.axvline(0.0, color="0.4", lw=0.8, ls=":"))
                 ax.grid(alpha=0.3)
                 if k == 0:
                     ax.set_ylabel(f"{joint} (rad/s)")
@@ -97,8 +112,7 @@ class MotorTraces:
         for ax in axes.flat:
             ax.set_xlim(0, self.time[-1])
             ax.set_ylim(-lim, lim)
-        if live:
-            plt.show(block=False)
+        return lines, cursors
 
     def show_until(self, steps: Sequence[int]) -> None:
         """Draw episode k up to step ``steps[k]`` (inclusive; -1: nothing) and refresh."""
@@ -119,11 +133,16 @@ class MotorTraces:
         return not self.live or plt.fignum_exists(self.figure.number)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the complete traces (every step of every episode) as a PNG."""
-        self.show_until([len(self.time) - 1] * len(self.commands))
-        atomic_write(path, lambda tmp: self.figure.savefig(tmp, format="png", dpi=110))
+        """Write the complete traces (every step of every episode) as a PNG.
+
+        Drawn on a new figure without pyplot, so it may be called from any thread."""
+        figure = _agg_figure(self._size())
+        for line, k, j in self._draw(figure)[0]:
+            line.set_data(self.time, self.commands[k][:, j])
+        atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
 
     def close(self) -> None:
-        import matplotlib.pyplot as plt
+        if self.live:
+            import matplotlib.pyplot as plt
 
-        plt.close(self.figure)
+            plt.close(self.figure)

@@ -1,7 +1,7 @@
 """The main job: a meta-trained spiking controller learns a new arm trajectory on PCM.
 
     python scripts/demo.py                       # headless: report, MP4 + GIF, figures in runs/demo/
-    python scripts/demo.py --gui --slowdown 2    # watch it in the PyBullet window
+    python scripts/demo.py --gui                 # then watch it in the PyBullet window
     python scripts/demo.py --t-inference 86400 --drift-compensation   # devices a day old
     python scripts/demo.py --out results/demo    # regenerate the README gallery
 
@@ -10,9 +10,12 @@ trajectory (``--seed``) or loads one (``--trajectory omega.npy``), deploys the w
 run's config says (device age, drift compensation; ``--ideal`` / ``--t-inference`` /
 ``--drift-compensation`` override it), applies the on-chip e-prop update(s), then lets the
 network drive the PyBullet arm in closed loop twice: with the weights as deployed (before) and
-after the update. The tracking error is measured on the simulated arm. Outputs (report.json,
-demo.npz, demo.mp4 and demo.gif side by side at 960x540, figures) replace the previous set in --out together, or not at all. The
-last line printed is one JSON object.
+after the update. The tracking error is measured on the simulated arm. With ``--gui`` the
+PyBullet window then replays both runs as an instrument (:mod:`robo_l2l.instrument`; the keys
+below, buttons and sliders for pause, replay, next target, speed, device age and drift
+compensation, live motor traces). Outputs (report.json, demo.npz, demo.mp4 and demo.gif side
+by side at 960x540, figures; with --gui also motor_traces.png and watch.json) replace the
+previous set in --out together, or not at all. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -30,7 +33,11 @@ DEFAULT_CHECKPOINT = ROOT / "results" / "readout_hw_quick" / "controller.safeten
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from robo_l2l import cli
 
-    parser = cli.Parser(description=__doc__.splitlines()[0])
+    parser = cli.Parser(
+        description=__doc__.splitlines()[0],
+        epilog=cli.gui_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--checkpoint",
         type=Path,
@@ -51,13 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="number of on-chip updates (default: the controller's)",
     )
     cli.add_deployment_flags(parser)
-    parser.add_argument("--gui", action="store_true", help="show the arm in the PyBullet window")
     parser.add_argument(
-        "--slowdown",
-        type=cli.finite_float,
-        default=1.0,
-        help="GUI pacing: 1 = real time, 2 = half speed, 0 = as fast as possible",
+        "--gui",
+        action="store_true",
+        help="then replay both runs in the PyBullet window (the GUI instrument; needs a display)",
     )
+    cli.add_gui_flags(parser)
     parser.add_argument(
         "--frame-every",
         type=cli.nonnegative_int,
@@ -74,32 +80,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     cli.add_threads_flag(parser)
     args = parser.parse_args(argv)
-    if args.slowdown < 0:
-        parser.error(f"--slowdown must be >= 0, got {args.slowdown}")
+    gui_only = ("autoplay", "screenshots", "no_traces_window")
+    if not args.gui and any(getattr(args, name) for name in gui_only):
+        parser.error("--autoplay, --screenshots and --no-traces-window need --gui")
     return args
 
 
 def main(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
-    from robo_l2l import cli, demo_record, video
-    from robo_l2l.animation import write_png
+    from robo_l2l import cli, demo_record, instrument, video
     from robo_l2l.controller_file import load_controller
     from robo_l2l.demo_run import run_demo, video_runs
-    from robo_l2l.envs.simulator import has_display
-    from robo_l2l.run_folder import check_output_folder, default_run_folder, staged_outputs
+    from robo_l2l.run_folder import (
+        RunLock,
+        add_to_set,
+        check_output_folder,
+        default_run_folder,
+        staged_outputs,
+    )
     from robo_l2l.tasks import N_STEPS, sample_trajectories
     from robo_l2l.trajectory_file import load_omega, trajectories_from_omega
 
     cli.set_threads(args.threads)
-    if args.gui and not has_display():
-        raise RuntimeError(
-            "--gui needs an X display but none is available (DISPLAY is not set): run without "
-            "--gui (headless: the GIF shows the rollout) or under a virtual display, e.g. "
-            "xvfb-run -a -s '-screen 0 1024x768x24' python scripts/demo.py --gui"
-        )
+    if args.gui:
+        instrument.check_display()
     run_name = args.checkpoint.resolve().parent.name
     out = args.out or default_run_folder(ROOT, "demo", run_name, args.seed)
-    check_output_folder(out)
+    cli.gui_options(args, check_output_folder(out)).check()
     weights, cfg, info = load_controller(args.checkpoint)
     pcm = cli.deployment_from_args(args, cfg.deployment)
     if args.trajectory is None:
@@ -110,16 +117,7 @@ def main(args: argparse.Namespace) -> dict:
         target = trajectories_from_omega(load_omega(args.trajectory, max_steps=N_STEPS))
     k = cfg.k_updates if args.k_updates is None else args.k_updates
     print(f"demo: learning the target ({cfg.rule} rule, K = {k}) ...", file=sys.stderr)
-    result = run_demo(
-        weights,
-        cfg,
-        target,
-        k,
-        pcm,
-        args.seed,
-        gui=args.gui,
-        slowdown=args.slowdown,
-    )
+    result = run_demo(weights, cfg, target, k, pcm, args.seed)
     meta = result.record["meta"]
     checkpoint = Path(args.checkpoint).resolve()
     if checkpoint.is_relative_to(ROOT):  # reports name the shipped file, not this machine's path
@@ -128,9 +126,7 @@ def main(args: argparse.Namespace) -> dict:
     print("demo: writing outputs ...", file=sys.stderr)
     with staged_outputs(out) as stage:
         demo_record.write(stage / demo_record.FILE, result.record)
-        if result.screenshot is not None:
-            write_png(stage / "gui_screenshot.png", result.screenshot)
-        if args.frame_every and not args.gui:
+        if args.frame_every:
             print("demo: rendering the video ...", file=sys.stderr)
             runs, title = video_runs(result)
             config = video.VideoConfig(every=args.frame_every)
@@ -148,25 +144,23 @@ def main(args: argparse.Namespace) -> dict:
         report = {**meta, "seconds": time.perf_counter() - start}
         report["outputs"] = [str(out / n) for n in [*names, "report.json"]]
         (stage / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    if not args.gui:
+        print_report(report)
+        return report
+    print("demo: opening the PyBullet window ...", file=sys.stderr)
+
+    with RunLock(out):
+        first = instrument.run_from_demo(result, pcm)
+        gui = instrument.watch(weights, cfg, first, cli.gui_options(args, out),
+                               lambda text: print(text, flush=True))  # fmt: skip
+        add_to_set(out, [Path(p).name for p in gui["outputs"]])  # the next run replaces them
+    report |= {"outputs": report["outputs"] + gui["outputs"], "gui": gui["ended"]}
+    print_report(report)
     return report
 
 
-def cli_main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    from robo_l2l.checkpoint import CheckpointFormatError
-    from robo_l2l.run_folder import FolderLockedError
-
-    try:
-        report = main(args)
-    except (
-        FileNotFoundError,
-        ValueError,
-        RuntimeError,
-        CheckpointFormatError,
-        FolderLockedError,
-    ) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def print_report(report: dict) -> None:
+    """The last lines: the figures in words, then one JSON object."""
     print(
         f"controller: {report['rule']} e-prop, {report['k_updates']} update(s), "
         f"{report['deployment_text']} ({report['checkpoint']})"
@@ -183,8 +177,27 @@ def cli_main(argv: list[str] | None = None) -> int:
         "drift_compensation",
         "seconds",
         "outputs",
+        "gui",
     )
-    print(json.dumps({k: report[k] for k in keys}))
+    print(json.dumps({k: report[k] for k in keys if k in report}), flush=True)
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from robo_l2l.checkpoint import CheckpointFormatError
+    from robo_l2l.run_folder import FolderLockedError
+
+    try:
+        main(args)
+    except (
+        FileNotFoundError,
+        ValueError,
+        RuntimeError,
+        CheckpointFormatError,
+        FolderLockedError,
+    ) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from robo_l2l import demo_record, tasks
-from robo_l2l.closed_loop import run_episode
+from robo_l2l.closed_loop import Rollout, run_episode
 from robo_l2l.demo_run import DemoResult
 from robo_l2l.deployment import describe
 from robo_l2l.envs import ScorbotTrackEnv
@@ -90,8 +90,14 @@ def _fake_result(meta_overrides=None):
 
     record = synthetic_demo(0, "readout")
     record["meta"] |= meta_overrides or {}
-    q = np.zeros((len(record["target_xyz"]), 4))  # the home pose: the video renders the arm
-    return DemoResult(record, q, q, None)
+    n = len(record["target_xyz"])
+    q = np.zeros((n, 4))  # the home pose: the video renders the arm
+    rollouts = [
+        Rollout(record[f"omega_{k}"], record[f"xyz_{k}"], q, np.zeros(n), record[f"spikes_{k}"],
+                [], 0)
+        for k in ("before", "after")
+    ]  # fmt: skip
+    return DemoResult(record, *rollouts)
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped controller in results/")
@@ -127,31 +133,27 @@ def test_outputs_are_replaced_as_a_set(tmp_path, monkeypatch, capsys):
 )
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped controller in results/")
 def test_main_job_gui_under_virtual_display(tmp_path):
+    """demo.py --gui: the demo's outputs, then the instrument's (screenshot, traces, watch.json)."""
     result = subprocess.run(
-        [
-            "xvfb-run",
-            "-a",
-            "-s",
-            "-screen 0 1024x768x24",
-            sys.executable,
-            str(DEMO),
-            "--gui",
-            "--slowdown",
-            "0",
-            "--no-figures",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+        ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, str(DEMO), "--gui",
+         "--autoplay", "--speed", "4", "--screenshots", "1", "--no-traces-window",
+         "--no-figures", "--frame-every", "0", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "keyboard shortcuts" in result.stdout and "Traceback" not in result.stderr
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert last["gui"] == "finished"
+    watched = json.loads((tmp_path / "watch.json").read_text())
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert watched["tracking_error_after_mm"] == report["tracking_error_after_mm"]  # same run
     from PIL import Image
 
-    shot = np.asarray(Image.open(tmp_path / "gui_screenshot.png").convert("RGB"))
+    shot = np.asarray(Image.open(tmp_path / "screenshot_0.png").convert("RGB"))
     assert shot.std() > 10
     assert len(np.unique(shot.reshape(-1, 3), axis=0)) > 50
+    manifest = json.loads((tmp_path / "outputs.json").read_text())
+    assert {"screenshot_0.png", "watch.json", "motor_traces.png", "demo.npz"} <= set(manifest)
 
 
 def test_bad_flags_fail_before_work(tmp_path, capsys):

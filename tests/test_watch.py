@@ -49,6 +49,58 @@ def test_no_display_names_xvfb_run(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def _drive(tmp_path, steps: str, *flags: str) -> tuple[dict, dict]:
+    """Run watch.py under Xvfb, driven by tests/gui/driver.py; (driver's record, summary)."""
+    record = tmp_path / "driver.json"
+    subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, "-m",
+         "tests.gui.driver", str(record), "--steps", steps, "--timeout", "300", "--",
+         sys.executable, str(WATCH), "--speed", "4", "--no-traces-window", "--out",
+         str(tmp_path / "out"), *flags],
+        cwd=ROOT, check=True, timeout=600,
+    )  # fmt: skip
+    run = json.loads(record.read_text())
+    assert run["returncode"] == 0, run["stderr"][-2000:]
+    assert "Traceback" not in run["stderr"]
+    summary = json.loads(run["stdout"].strip().splitlines()[-1])
+    assert json.loads((tmp_path / "out" / "watch.json").read_text())["ended"] == summary["ended"]
+    assert (tmp_path / "out" / "motor_traces.png").stat().st_size > 10_000
+    return run, summary
+
+
+GUI_DRIVEN = (
+    pytest.mark.gui,
+    pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run not installed"),
+    pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool not installed"),
+    pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped controller in results/"),
+)
+
+
+def _gui_driven(test):
+    for mark in GUI_DRIVEN:
+        test = mark(test)
+    return test
+
+
+@_gui_driven
+def test_keyboard_shortcuts_act(tmp_path):
+    """Every key of the table is read from the window (xdotool's synthetic key presses)."""
+    steps = "wait:1,key:space,key:space,key:2,key:1,key:bracketright,key:bracketleft,key:x,key:q"
+    _, summary = _drive(tmp_path, steps)
+    assert summary["ended"] == "quit"
+    expected = {"pause / resume": 2, "replay after": 1, "replay before": 1, "faster": 1,
+                "slower": 1, "drift compensation on/off for the next run": 1, "quit": 1}  # fmt: skip
+    assert summary["actions"] == expected
+
+
+@_gui_driven
+def test_closing_the_window_ends_cleanly(tmp_path):
+    """A window manager closes PyBullet's window by killing its X connection (XKillClient):
+    the program ends at once, without a traceback, and writes its outputs."""
+    _, summary = _drive(tmp_path, "wait:1,kill")
+    assert summary["ended"] == "window closed"
+
+
 def test_help_lists_the_keyboard_shortcuts():
     result = subprocess.run(
         [sys.executable, str(WATCH), "--help"], capture_output=True, text=True, timeout=60
