@@ -269,7 +269,7 @@ def watch(
     child = context.Process(target=_window, args=(there, first, options), daemon=True)
     child.start()
     there.close()
-    run, ended = first, "window closed"
+    run, ended, opened = first, "window closed", False
     report: dict[str, Any] = {"played": [-1, -1], "actions": {}, "shots": []}
     with _Stop() as stop:
         forwarded = False
@@ -283,25 +283,32 @@ def watch(
                         break
                     continue
                 kind, value = here.recv()
+                if kind == "announce":
+                    opened = True
+                    announce(value)
+                elif kind == "next":
+                    seed, pcm = value
+                    run = compute_run(weights, cfg, seed, pcm)
+                    here.send(run)
+                elif kind == "report":
+                    report.update(value)
+                elif kind == "done":
+                    report.update(value)
+                    ended = value["ended"]
+                    break
             except (EOFError, OSError):  # the child is gone (window closed)
                 break
-            except KeyboardInterrupt:  # Ctrl-C reaches the child too; it reports and ends
-                continue
-            if kind == "announce":
-                announce(value)
-            elif kind == "next":
-                seed, pcm = value
-                run = compute_run(weights, cfg, seed, pcm)
-                here.send(run)
-            elif kind == "report":
-                report.update(value)
-            elif kind == "done":
-                report.update(value)
-                ended = value["ended"]
+            except KeyboardInterrupt:  # Ctrl-C reaches the child too: it reports and ends
+                ended = "interrupted"
+                child.join(timeout=10)
                 break
     child.join(timeout=10)
     if child.is_alive():
         child.kill()
+    if not opened:
+        raise RuntimeError(
+            f"the PyBullet window could not be opened (its process ended with {child.exitcode})"
+        )
     figure = traces.MotorTraces(run.target_omega, [r.command for r in run.rollouts],
                                 _labels(run))  # fmt: skip
     figure.save(options.out / "motor_traces.png")

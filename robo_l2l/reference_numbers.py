@@ -69,13 +69,14 @@ def reference_check(
 
 
 def markdown(rows: list[dict]) -> str:
-    def pm(mean: float, std: float | None) -> str:
-        return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
+    def pm(mean: float, ci95: float | None) -> str:
+        return f"{mean:.4f}" if ci95 is None else f"{mean:.4f} ± {ci95:.4f}"
 
     first = rows[0]
     lines = [
         f"Published checkpoint, natural e-prop, one update; {first['n_batches']} batches of "
-        f"{first['batch_size']} tasks (seed {first['seed']}); mean ± std over batches.",
+        f"{first['batch_size']} tasks (seed {first['seed']}); mean ± 95% confidence interval "
+        "(Student t over batches; the std over batches is in the JSON).",
         "",
         "| deployment | loss before | loss after | devices / task | reference (before / after) |",
         "|---|---|---|---|---|",
@@ -87,8 +88,8 @@ def markdown(rows: list[dict]) -> str:
             else f"{r['reference_loss_before']:.3f} / {r['reference_loss_after']:.4f}"
         )
         lines.append(
-            f"| {r['name']}: {r['deployment_text']} | {pm(r['loss_before_mean'], r['loss_before_std'])} "
-            f"| {pm(r['loss_after_mean'], r['loss_after_std'])} | "
+            f"| {r['name']}: {r['deployment_text']} | {pm(r['loss_before_mean'], r['loss_before_ci95'])} "
+            f"| {pm(r['loss_after_mean'], r['loss_after_ci95'])} | "
             f"{r['devices_written_mean']:.0f} | {ref} |"
         )
     return "\n".join(lines) + "\n"

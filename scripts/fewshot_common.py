@@ -7,15 +7,14 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from robo_l2l.config import field_docs
+from robo_l2l.run_folder import check_output_folder, default_run_folder
 
 REPO = Path(__file__).resolve().parents[1]
-RUNS = REPO / "runs"
 DEFAULT_DATA = (
     REPO.parent / "shared" / "data" / "omniglot" / "images_background_small1.zip",
     REPO.parent / "shared" / "data" / "omniglot" / "images_background_small2.zip",
@@ -50,19 +49,16 @@ def dataclass_from_args(cls: type, args: argparse.Namespace, **override: Any):
 
 
 def default_run_dir(script: str, name: str, seed: int) -> Path:
-    """``runs/<script>/<name>-<seed>-<UTC timestamp>/`` (untracked)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    return RUNS / script / f"{name}-{seed}-{stamp}"
+    """``runs/<script>/<name>-<seed>-<UTC timestamp>/`` (untracked; the robot's naming)."""
+    return default_run_folder(REPO, script, name, seed)
 
 
 def check_writable_folder(folder: Path) -> None:
-    """Create ``folder`` if needed and prove it writable, or raise :class:`UsageError`."""
+    """Create ``folder`` if needed (:func:`robo_l2l.run_folder.check_output_folder`), or raise
+    :class:`UsageError`."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write_probe"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
+        check_output_folder(folder).mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as exc:
         raise UsageError(f"output folder {folder} is not writable: {exc}") from exc
 
 

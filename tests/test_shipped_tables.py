@@ -1,4 +1,4 @@
-"""The shipped evaluation tables hold on another set of held-out seeds.
+"""The shipped evaluation tables (and the reference check) hold on another set of held-out seeds.
 
 Every run in results/ ships eval.json (seeds 100-109) and eval_check/eval.json (seeds 200-209,
 the same protocol on other tasks and device noise); each row's loss after the update must
@@ -44,3 +44,17 @@ def test_table_holds_on_other_seeds(run):
         assert set(a["seeds"]).isdisjoint(b["seeds"])
         assert agree(a["loss_after_mean"], a["loss_after_ci95"],
                      b["loss_after_mean"], b["loss_after_ci95"]), (key, a, b)  # fmt: skip
+
+
+def test_reference_check_holds_on_another_seed():
+    """results/reference_check (seed 0) and its check_seed1 (other tasks and device noise)."""
+    main = json.loads((RESULTS / "reference_check" / "reference_check.json").read_text())
+    check = json.loads(
+        (RESULTS / "reference_check" / "check_seed1" / "reference_check.json").read_text()
+    )
+    assert [r["name"] for r in main] == [r["name"] for r in check]
+    for a, b in zip(main, check, strict=True):
+        assert a["seed"] != b["seed"] and a["n_batches"] * a["batch_size"] >= 450
+        for what in ("loss_before", "loss_after"):
+            assert agree(a[f"{what}_mean"], a[f"{what}_ci95"],
+                         b[f"{what}_mean"], b[f"{what}_ci95"]), (what, a, b)  # fmt: skip
