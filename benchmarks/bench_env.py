@@ -7,7 +7,10 @@ Rows (best of ``--repeats`` timings, so that other load on the machine inflates 
 * ``env.step (unwrapped)``: :class:`ScorbotTrackEnv` headless, action check, motor command,
   substeps, state read-out, reward;
 * ``env.step (gym.make)``: the same behind Gymnasium's default wrappers;
-* ``scorbot_fk``: forward kinematics of a batch of joint configurations, float32 / float64.
+* ``scorbot_fk``: forward kinematics of a batch of joint configurations, float32 / float64;
+* ``open-loop replay``: not a speed: the tool-tip tracking error (mm) when the env replays each
+  task's own target velocities (family tasks of seeds 0..``--replay-tasks``-1), the physics
+  check quoted in the README.
 
 Prints a table and, as the last line, a JSON object.
 
@@ -90,11 +93,24 @@ def fk_points_per_s(batch: int, dtype: torch.dtype, repeats: int) -> float:
     return best_rate(run, repeats)
 
 
+def replay_errors_mm(n_tasks: int) -> np.ndarray:
+    """Per task (seeds 0..n-1), the mean tool-tip error (mm) of replaying its own velocities."""
+    env = ScorbotTrackEnv()
+    means = []
+    for seed in range(n_tasks):
+        env.reset(seed=seed)
+        errors = [env.step(w)[4]["tracking_error_m"] for w in env.task.target.omega]
+        means.append(1e3 * np.mean(errors))
+    env.close()
+    return np.asarray(means)
+
+
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=2000, help="env steps per timing")
     parser.add_argument("--repeats", type=int, default=3, help="timings per row (best kept)")
     parser.add_argument("--fk-batch", type=int, default=1_000_000, help="FK batch size")
+    parser.add_argument("--replay-tasks", type=int, default=32, help="tasks for the replay check")
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON/markdown")
     args = parser.parse_args()
 
@@ -105,6 +121,7 @@ def main() -> dict:
     made = gym.make(SCORBOT_TRACK_ID)
     wrapped = env_steps_per_s(made, args.steps, args.repeats)
     made.close()
+    replay = replay_errors_mm(args.replay_tasks)
     fk32 = fk_points_per_s(args.fk_batch, torch.float32, args.repeats)
     fk64 = fk_points_per_s(args.fk_batch, torch.float64, args.repeats)
 
@@ -117,6 +134,10 @@ def main() -> dict:
         "fk_float32_points_per_s": fk32,
         "fk_float64_points_per_s": fk64,
         "substeps_per_step": 10,
+        "replay_tasks": args.replay_tasks,
+        "replay_mean_mm": float(replay.mean()),
+        "replay_task_mean_min_mm": float(replay.min()),
+        "replay_task_mean_max_mm": float(replay.max()),
         "torch_threads": torch.get_num_threads(),
     }
     rows = [
@@ -125,6 +146,7 @@ def main() -> dict:
         ("env.step (gym.make)", f"{wrapped:,.0f} steps/s", f"{raw / wrapped:.2f}x"),
         (f"scorbot_fk float32, batch {args.fk_batch:,}", f"{fk32:,.3g} points/s", ""),
         (f"scorbot_fk float64, batch {args.fk_batch:,}", f"{fk64:,.3g} points/s", ""),
+        (f"open-loop replay, {args.replay_tasks} tasks", f"{replay.mean():.3f} mm", "(error)"),
     ]
     width = max(len(r[0]) for r in rows)
     flush_native_stdout()

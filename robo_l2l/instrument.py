@@ -8,9 +8,10 @@ with ``gui=True``), with the target path, a growing trail of the executed path, 
 current target point and a heads-up line (phase, arm time, tracking error, devices written),
 while a second window plots the two joints' commanded and target angular velocities live
 (:class:`robo_l2l.traces.MotorTraces`). The controls are PyBullet debug parameters (the window's
-side panel) and the keys of :data:`KEYS` (focus on the PyBullet window). Closing the window, a
-``q``, Ctrl-C or SIGTERM end the replay at the next frame; the outputs are written in every case:
-``motor_traces.png`` (the traces of the last run), the screenshots asked for, ``watch.json``.
+side panel) and the keys of :data:`KEYS` (focus on the PyBullet window). The window lives in a
+child process, the network in the caller's. Closing the window, a ``q``, Ctrl-C or SIGTERM end
+the replay; the outputs are written in every case: ``motor_traces.png`` (the traces of the last
+run), the screenshots asked for, ``watch.json`` (how it ended, the actions taken).
 
 Time: the replay advances ``speed`` steps of :data:`robo_l2l.tasks.DT_ARM` (10 ms) per 10 ms of
 wall time and draws at most 60 frames per second.

@@ -458,13 +458,36 @@ def render_video(
     mp4: str | os.PathLike | None,
     gif: str | os.PathLike | None,
     config: VideoConfig = VideoConfig(),
+    still: str | os.PathLike | None = None,
+    still_at: float = 0.6,
 ) -> VideoOutputs:
-    """Check the inputs and outputs, then render the side-by-side video into ``mp4``/``gif``."""
+    """Check the inputs and outputs, then render the side-by-side video into ``mp4``/``gif``;
+    ``still``: also the full-size frame at fraction ``still_at`` of the video, as a PNG."""
     config.check()
     _check_runs(target_xyz, runs)
-    check_writable(mp4, gif)
+    if not 0 <= still_at <= 1:
+        raise ValueError(f"still_at must be in [0, 1], got {still_at}")
+    check_writable(mp4, gif, still)
     frames = side_by_side_frames(target_xyz, runs, title, config)
-    return write_video(frames, mp4, gif, config.fps, config.gif_every, config.gif_scale)
+    kept: list[np.ndarray] = []
+    if still is not None:
+        index = round(still_at * (frame_count(len(target_xyz), config, title is not None) - 1))
+        frames = _keeping(frames, index, kept)
+    written = write_video(frames, mp4, gif, config.fps, config.gif_every, config.gif_scale)
+    if still is not None and kept:
+        from PIL import Image
+
+        path = atomic_write(still, lambda tmp: Image.fromarray(kept[0]).save(tmp, format="PNG"))
+        written = written._replace(paths=[*written.paths, Path(path)])
+    return written
+
+
+def _keeping(frames, index: int, kept: list):
+    """``frames`` unchanged, with frame ``index`` appended to ``kept`` on the way."""
+    for k, frame in enumerate(frames):
+        if k == index:
+            kept.append(frame)
+        yield frame
 
 
 def frame_count(n_steps: int, config: VideoConfig, title: bool = True) -> int:

@@ -14,8 +14,8 @@ after the update. The tracking error is measured on the simulated arm. With ``--
 PyBullet window then replays both runs as an instrument (:mod:`robo_l2l.instrument`; the keys
 below, buttons and sliders for pause, replay, next target, speed, device age and drift
 compensation, live motor traces). Outputs (report.json, demo.npz, demo.mp4 and demo.gif side
-by side at 960x540, figures; with --gui also motor_traces.png and watch.json) replace the
-previous set in --out together, or not at all. The last line printed is one JSON object.
+by side at 960x540, demo_still.png one full-size frame of it, figures; with --gui also
+motor_traces.png and watch.json) replace the previous set in --out together, or not at all. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def main(args: argparse.Namespace) -> dict:
             config = video.VideoConfig(every=args.frame_every)
             written = video.render_video(
                 result.record["target_xyz"], runs, title, stage / "demo.mp4",
-                stage / "demo.gif", config,
+                stage / "demo.gif", config, still=stage / "demo_still.png",
             )  # fmt: skip
             if written.message:
                 print(f"demo: {written.message}", file=sys.stderr)

@@ -113,8 +113,10 @@ def test_open_loop_replay_tracks_kinematics(as_omega):
             assert reward == pytest.approx(-info["tracking_error_m"])
             errors.append(info["tracking_error_m"])
         assert truncated
-        assert np.mean(errors) <= 5e-3
-        assert np.max(errors) <= 10e-3
+        # measured (deterministic physics): means 0.89 and 1.17 mm, maxima 0.93 and 1.21 mm;
+        # README: 0.53 mm on average over 32 family tasks, per-task means 0.14-1.5 mm
+        assert np.mean(errors) <= 1.5e-3
+        assert np.max(errors) <= 1.6e-3
         assert info["joint_error_rad"].max() < 0.01
     env.close()
 
@@ -125,7 +127,7 @@ def test_sampled_task_tracks_its_joint_path(env):
     q = env.task.target.q
     omega = np.diff(q, axis=0, prepend=np.zeros((1, 2))) / 0.01
     errors = [env.step(w)[4]["tracking_error_m"] for w in omega]
-    assert np.mean(errors) <= 5e-3
+    assert np.mean(errors) <= 0.3e-3  # measured 0.195 mm (max 0.38 mm)
 
 
 def test_gravity_is_on(env):

@@ -82,8 +82,10 @@ def test_cropped_render_equals_the_full_render_there():
 def test_mp4_and_gif_decode_with_expected_frames(tmp_path):
     target, runs = _runs(n_steps=21)
     cfg = _config(every=2, hold_seconds=0.08)
-    out = video.render_video(target, runs, None, tmp_path / "v.mp4", tmp_path / "v.gif", cfg)
+    out = video.render_video(target, runs, None, tmp_path / "v.mp4", tmp_path / "v.gif", cfg,
+                             still=tmp_path / "still.png", still_at=1.0)  # fmt: skip
     assert out.message == ""
+    assert out.paths[-1] == tmp_path / "still.png"
     expected = video.frame_count(21, cfg, title=False)
     assert out.frames == expected == 11 + 2
     reader = imageio.get_reader(tmp_path / "v.mp4", format="FFMPEG")
@@ -91,6 +93,11 @@ def test_mp4_and_gif_decode_with_expected_frames(tmp_path):
     reader.close()
     assert len(frames) == expected
     assert frames[0].shape == (540, 960, 3)
+    from PIL import Image
+
+    still = np.asarray(Image.open(tmp_path / "still.png").convert("RGB"))
+    assert still.shape == (540, 960, 3)  # the last frame, before H.264's loss
+    assert np.abs(still.astype(int) - frames[-1]).mean() < 4
     # Pillow merges identical consecutive GIF frames (the held last frame) into one longer
     # frame, so the GIF's length is checked as duration
     durations = _gif_durations_ms(tmp_path / "v.gif")
