@@ -62,8 +62,7 @@ def test_shipped_controller_reaches_recorded_loss(run):
     torch.set_num_threads(1)  # the tables are written by evaluate.py with its default, 1 thread
     try:
         after = [
-            evaluate(weights, rule, cfg.deployment, 1, batch, s).loss_after[0]
-            for s in row["seeds"]
+            evaluate(weights, rule, cfg.deployment, 1, batch, s).loss_after[0] for s in row["seeds"]
         ]
     finally:
         torch.set_num_threads(threads)
