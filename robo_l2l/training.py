@@ -73,6 +73,10 @@ def save_checkpoint(
 ) -> bool:
     """Write the training state; replace the controller when ``val`` is the best so far.
 
+    The controller goes first: a kill between the two writes leaves the previous state, so a
+    resume recomputes this iteration (the same numbers) and finds its controller already
+    saved. The other order left a state past a best controller that was never written, and
+    the resumed run then shipped another iteration (seen as a flaky SIGKILL test).
     Returns whether the controller was replaced.
     """
     moments, step = optimizer_tensors(params, optimizer)
@@ -80,6 +84,9 @@ def save_checkpoint(
     meta_data = {"config": json.loads(cfg.to_json()), "iteration": iteration, "validation": val}
     best = best_validation(run_dir)
     improved = val is not None and (best is None or val["val_loss_after"] < best)
+    replaced = improved or not (run_dir / CONTROLLER).exists()
+    if replaced:
+        save_tensors(run_dir / CONTROLLER, named, meta_data)
     save_tensors(
         run_dir / STATE,
         {**named, **moments},
@@ -89,10 +96,7 @@ def save_checkpoint(
             "best_val_loss_after": val["val_loss_after"] if improved else best,
         },
     )
-    if improved or not (run_dir / CONTROLLER).exists():
-        save_tensors(run_dir / CONTROLLER, named, meta_data)
-        return True
-    return False
+    return replaced
 
 
 def read_metrics(path: Path) -> list[dict]:
