@@ -19,10 +19,10 @@ import json
 import multiprocessing as mp
 import resource
 import sys
-import time
 from pathlib import Path
 
 import torch
+from bench_inner_loop import best_time  # same folder; run as a script
 
 from robo_l2l.fewshot import cnn, maml
 from robo_l2l.fewshot.checkpoint import load_reference_classifier
@@ -44,17 +44,6 @@ REFERENCE_S = {
     "meta_iteration_ideal_b32": 5.0,
     "meta_iteration_pcm_b32": 12.5,
 }
-
-
-def best_time(fn, repeats: int) -> float:
-    """Best of ``repeats`` timings (s) of ``fn()`` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def load_params() -> dict[str, torch.Tensor]:

@@ -15,10 +15,10 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from bench_inner_loop import best_time  # same folder; run as a script
 
 from robo_l2l.fewshot.omniglot import merge_omniglot, read_omniglot
 from robo_l2l.fewshot.preprocess import preprocess
@@ -27,17 +27,6 @@ from robo_l2l.fewshot.splits import split_by_alphabet
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "omniglot"
 ARCHIVES = ("images_background_small1.zip", "images_background_small2.zip")
-
-
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Best of ``repeats`` wall-clock timings (s) of ``fn()`` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main(argv: list[str] | None = None) -> dict:
