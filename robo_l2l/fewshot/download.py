@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
+
+from robo_l2l.atomic import atomic_write
 
 URL_PREFIX = "https://github.com/brendenlake/omniglot/raw/master/python/"
 """Folder of the official archives."""
@@ -120,14 +121,12 @@ def download_archive(
     if target.is_file() and target.stat().st_size == info.size and sha256_of(target) == info.sha256:
         return target
     url = url or URL_PREFIX + info.filename
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{info.filename}.", suffix=".part")
-    try:
+
+    def fetch(tmp: str) -> None:  # streamed into the temporary file of atomic_write
         digest, done = hashlib.sha256(), 0
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "wb") as out:
             try:
-                response = opener(url)
-                with response:
+                with opener(url) as response:
                     while chunk := response.read(CHUNK_BYTES):
                         out.write(chunk)
                         digest.update(chunk)
@@ -138,18 +137,12 @@ def download_archive(
                             progress(done, info.size)
             except OSError as exc:  # urllib's URLError is an OSError
                 raise DownloadError(f"{url}: download failed ({exc})") from exc
-            out.flush()
-            os.fsync(out.fileno())
         if done != info.size or digest.hexdigest() != info.sha256:
             raise DownloadError(
                 f"{url}: checksum mismatch for {info.filename}: got {done} bytes with SHA-256 "
                 f"{digest.hexdigest() if done <= info.size else '(not computed, too long)'}, "
                 f"expected {info.size} bytes with SHA-256 {info.sha256}; nothing was written"
             )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(target, fetch)  # removes the partial file on any error
     return target
