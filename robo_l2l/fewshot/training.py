@@ -1,8 +1,7 @@
 r"""Meta-training runs of the few-shot classifier: MAML's outer loop with validation.
 
-What :mod:`robo_l2l.fewshot.meta` does (its Adam settings and step result are reused here), for
-runs configured by :class:`~robo_l2l.fewshot.config.FewShotConfig`: batch statistics per task
-(as at evaluation) by default, no rotation of the episodes (the meta-training split already
+Runs are configured by :class:`~robo_l2l.fewshot.config.FewShotConfig`: batch statistics per
+task (as at evaluation) by default, no rotation of the episodes (the meta-training split already
 holds every rotation as a class), a device age, and a fixed validation set.
 
 Each meta-iteration samples ``batch_size`` episodes from the meta-training classes, adapts
@@ -25,10 +24,12 @@ an uninterrupted one. Validation uses one fixed episode set keyed by the seed al
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
-from robo_l2l.fewshot import cnn, meta
+from robo_l2l.fewshot import cnn
 from robo_l2l.fewshot.config import FewShotConfig
 from robo_l2l.fewshot.episodes import Episodes
 from robo_l2l.fewshot.evaluate import EvaluationResult, evaluate
@@ -68,8 +69,17 @@ def validation_episodes(validation: CharacterSet, cfg: FewShotConfig) -> Episode
 
 
 def make_optimizer(params: dict[str, torch.Tensor], cfg: FewShotConfig) -> torch.optim.Adam:
-    """Adam as Keras (lr ``cfg.lr``, betas 0.9/0.999, eps 1e-7): :func:`meta.make_optimizer`."""
-    return meta.make_optimizer(params, cfg)
+    """Adam as Keras, the reference's optimiser (lr ``cfg.lr``, betas 0.9/0.999, eps 1e-7)."""
+    for p in params.values():
+        p.requires_grad_(True)
+    return torch.optim.Adam(list(params.values()), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-7)
+
+
+class StepResult(NamedTuple):
+    loss: float  #: mean query loss after the inner loop
+    accuracy: float  #: mean query accuracy after the inner loop
+    devices_written: float  #: readout devices written per task over all updates
+    grad_norm: float
 
 
 def meta_step(
@@ -78,7 +88,7 @@ def meta_step(
     train: CharacterSet,
     cfg: FewShotConfig,
     iteration: int,
-) -> meta.StepResult:
+) -> StepResult:
     """One outer Adam step on meta-iteration ``iteration``."""
     episodes = training_episodes(train, cfg, iteration)
     _, noise = iteration_generators(cfg.seed, iteration)
@@ -92,7 +102,7 @@ def meta_step(
     if not torch.isfinite(norm):
         raise FloatingPointError(f"meta-gradient is not finite at iteration {iteration}")
     optimizer.step()
-    return meta.StepResult(
+    return StepResult(
         loss=r.query_loss.item(),
         accuracy=r.query_acc.item(),
         devices_written=r.devices_written.sum(0).double().mean().item(),
