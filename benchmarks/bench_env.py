@@ -110,7 +110,7 @@ def main() -> dict:
     parser.add_argument("--steps", type=int, default=2000, help="env steps per timing")
     parser.add_argument("--repeats", type=int, default=3, help="timings per row (best kept)")
     parser.add_argument("--fk-batch", type=int, default=1_000_000, help="FK batch size")
-    parser.add_argument("--replay-tasks", type=int, default=32, help="tasks for the replay check")
+    parser.add_argument("--replay-tasks", type=int, default=64, help="tasks for the replay check")
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON/markdown")
     args = parser.parse_args()
 
@@ -136,6 +136,9 @@ def main() -> dict:
         "substeps_per_step": 10,
         "replay_tasks": args.replay_tasks,
         "replay_mean_mm": float(replay.mean()),
+        "replay_mean_ci95_mm": float(1.96 * replay.std(ddof=1) / np.sqrt(len(replay))),
+        "replay_first_half_mean_mm": float(replay[: len(replay) // 2].mean()),
+        "replay_second_half_mean_mm": float(replay[len(replay) // 2 :].mean()),
         "replay_task_mean_min_mm": float(replay.min()),
         "replay_task_mean_max_mm": float(replay.max()),
         "torch_threads": torch.get_num_threads(),

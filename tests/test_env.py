@@ -114,7 +114,7 @@ def test_open_loop_replay_tracks_kinematics(as_omega):
             errors.append(info["tracking_error_m"])
         assert truncated
         # measured (deterministic physics): means 0.89 and 1.17 mm, maxima 0.93 and 1.21 mm;
-        # README: 0.53 mm on average over 32 family tasks, per-task means 0.14-1.5 mm
+        # README: 0.58 mm on average over 64 family tasks, per-task means 0.14-2.0 mm
         assert np.mean(errors) <= 1.5e-3
         assert np.max(errors) <= 1.6e-3
         assert info["joint_error_rad"].max() < 0.01

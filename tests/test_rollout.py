@@ -19,7 +19,7 @@ SCRIPT = ROOT / "scripts" / "rollout.py"
 
 
 #: README (results/benchmarks/bench_env.json): replaying a task's own velocities tracks its path to
-#: 0.53 mm on average (32 tasks, per-task means 0.14-1.5 mm); the
+#: 0.58 mm on average (64 tasks, per-task means 0.14-2.0 mm); the
 #: replay is deterministic (measured 0.229 mm over the first 30 steps of seed 3).
 REPLAY_MEAN_MM = 0.6
 
