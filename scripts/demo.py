@@ -80,9 +80,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     cli.add_threads_flag(parser)
     args = parser.parse_args(argv)
-    gui_only = ("autoplay", "screenshots", "no_traces_window")
-    if not args.gui and any(getattr(args, name) for name in gui_only):
-        parser.error("--autoplay, --screenshots and --no-traces-window need --gui")
+    gui_only = ("speed", "autoplay", "runs", "screenshots", "no_traces_window")
+    given = [n for n in gui_only if getattr(args, n) != parser.get_default(n)]
+    if not args.gui and given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        parser.error(f"{flags} only act on the GUI: add --gui")
     return args
 
 

@@ -181,6 +181,13 @@ def test_bad_flags_fail_before_work(tmp_path, capsys):
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith("error: argument") and err.count("\n") == 1, err
+    for args, message in (
+        (["--speed", "2"], "--speed only act on the GUI"),
+        (["--autoplay", "--runs", "2"], "--autoplay, --runs only act on the GUI"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            demo_script.parse_args(args)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
