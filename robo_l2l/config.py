@@ -26,6 +26,7 @@ ARITHMETICS = dep.ARITHMETICS
 READOUT_LR_MODES = ("scalar", "per_synapse")
 MAX_SEED = 2**32 - 1  #: every generator seed derived from a run's seed fits torch's 64 bits
 DEVICES = ("cpu", "cuda")
+DRAWS = ("task", "batch")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ class MetaConfig:
     write_cost: float = 0.0
     """Meta-loss weight per quantisation step of |dW| written per task (a differentiable proxy
     for the number of devices reprogrammed; 0: off)."""
+    draws: str = "task"
+    """How an iteration's random numbers are keyed: task (each task's trajectory and device
+    noise from generators keyed by seed, iteration and the task's index: a meta-batch split
+    over torchrun processes gives the same numbers) or batch (one generator pair for the whole
+    batch, how runs were trained before this field existed; one process only)."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -89,6 +95,7 @@ class MetaConfig:
                 f"choose one of {READOUT_LR_MODES}",
             ),
             (self.device in DEVICES, f"unknown device {self.device!r}; choose one of {DEVICES}"),
+            (self.draws in DRAWS, f"unknown draws {self.draws!r}; choose one of {DRAWS}"),
             (self.k_updates >= 1, f"k_updates must be >= 1, got {self.k_updates}"),
             (
                 0 <= self.seed <= MAX_SEED,
@@ -124,7 +131,8 @@ class MetaConfig:
         """A config from ``config.json`` / checkpoint metadata (or a preset).
 
         Configs written before ``deployment`` existed give ``pcm_arithmetic`` only; it maps to
-        the deployment as it did then (:func:`robo_l2l.deployment.legacy_deployment`).
+        the deployment as it did then (:func:`robo_l2l.deployment.legacy_deployment`). Configs
+        written before ``draws`` existed drew per batch, and keep doing so.
         """
         if not isinstance(values, dict):
             raise ValueError(f"a config must be a JSON object, got {type(values).__name__}")
@@ -142,6 +150,7 @@ class MetaConfig:
         elif arithmetic is not None:
             deployment = dep.with_arithmetic(deployment, arithmetic)
         values["deployment"] = deployment
+        values.setdefault("draws", "batch")
         return MetaConfig(**values)
 
 
@@ -253,6 +262,7 @@ def config_from_args(args: argparse.Namespace) -> MetaConfig:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
         values = dict(PRESETS[preset])
+        values.setdefault("draws", MetaConfig.draws)  # a new run, not a legacy config
     for f in fields(MetaConfig):
         given = getattr(args, f.name, None)
         if given is not None:

@@ -19,6 +19,7 @@ rule and a batch of tasks it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -98,11 +99,14 @@ def inner_loop(
     pcm: PCMConfig,
     generator: torch.Generator,
     neuron: LIFParameters = LIFParameters(),
+    task_mean: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> InnerLoopResult:
     """Learn ``tasks`` on the chip with ``rule`` under deployment ``pcm`` (see module doc).
 
-    All random draws (device noise) come from ``generator``; the function is differentiable
-    w.r.t. ``weights`` (straight-through for clipping and quantisation).
+    All random draws (device noise) come from ``generator`` (a ``torch.Generator``, or one per
+    task: :class:`robo_l2l.functional.draws.PerTask`); the function is differentiable w.r.t.
+    ``weights`` (straight-through for clipping and quantisation). ``task_mean`` pools the rate
+    regulariser over a meta-batch split across processes (see :mod:`robo_l2l.distributed`).
     """
     if not isinstance(rule, InnerRule):
         raise TypeError(f"rule must be an InnerRule, got {type(rule).__name__}")
@@ -179,9 +183,9 @@ def inner_loop(
         trial_spikes.append(current.spikes)
 
     # As the reference: the trainee's rate is pooled over all its trials (training and test).
-    reg = rate_regularizer(torch.cat(trial_spikes, 1), TRAINEE_RATE_HZ)
+    reg = rate_regularizer(torch.cat(trial_spikes, 1), TRAINEE_RATE_HZ, task_mean=task_mean)
     if generator_spikes is not None:
-        reg = reg + rate_regularizer(generator_spikes, GENERATOR_RATE_HZ)
+        reg = reg + rate_regularizer(generator_spikes, GENERATOR_RATE_HZ, task_mean=task_mean)
     losses = torch.stack(trials_losses)
     return InnerLoopResult(
         before=first,

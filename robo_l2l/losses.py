@@ -14,6 +14,8 @@ with :math:`\bar z_j` the mean spike count per 1-ms step of neuron j over tasks 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from robo_l2l.functional.kinematics import scorbot_fk_moving
@@ -38,10 +40,19 @@ def task_loss(omega_out: torch.Tensor, target: Trajectories) -> torch.Tensor:
 
 
 def rate_regularizer(
-    spikes: torch.Tensor, target_hz: float, weight: float = RATE_WEIGHT, dt_s: float = 1e-3
+    spikes: torch.Tensor,
+    target_hz: float,
+    weight: float = RATE_WEIGHT,
+    dt_s: float = 1e-3,
+    task_mean: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """:math:`c \\sum_j (\\bar z_j - f^* \\Delta t)^2` over spikes ``(B, T, N)``."""
-    rate = spikes.mean((0, 1))
+    """:math:`c \\sum_j (\\bar z_j - f^* \\Delta t)^2` over spikes ``(B, T, N)``.
+
+    The rate :math:`\\bar z_j` is pooled over time and tasks; ``task_mean`` (optional) maps
+    per-task rates ``(B, N)`` to their mean over a meta-batch split across processes
+    (:meth:`robo_l2l.distributed.Shard.task_mean`).
+    """
+    rate = spikes.mean((0, 1)) if task_mean is None else task_mean(spikes.mean(1))
     return weight * ((rate - target_hz * dt_s) ** 2).sum()
 
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import torch
 
+from robo_l2l.functional import draws
 from robo_l2l.functional import pcm as F
 
 
@@ -188,7 +189,7 @@ def deploy(
         return DeployedMatrix(target, target, torch.zeros_like(target), one, w, None)
     shape = target.shape
     jitter = cfg.initial_jitter * (
-        2 * torch.rand(shape, generator=generator, dtype=w.dtype, device=w.device) - 1
+        2 * draws.rand(shape, generator, dtype=w.dtype, device=w.device) - 1
     )
     if cfg.reference_arithmetic:
         scale = torch.ones(batch_size, 1, 1, dtype=w.dtype, device=w.device)
@@ -247,9 +248,7 @@ def apply_update(
         g_for_drift = clipped
     elif cfg.reference_arithmetic:
         clipped = F.ste_clamp(new_target, -1.0, 1.0)
-        noise = torch.randn(
-            clipped.shape, generator=generator, dtype=delta.dtype, device=delta.device
-        )
+        noise = draws.randn(clipped.shape, generator, dtype=delta.dtype, device=delta.device)
         std = F.programming_noise_std(clipped, cfg.g_max_us) / cfg.g_max_us
         programmed_new = clipped + (std * noise).detach() * cfg.programming_noise
         g_for_drift = clipped

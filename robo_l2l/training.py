@@ -8,6 +8,7 @@ and the folder is locked (:class:`~robo_l2l.run_folder.RunLock`) while a process
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -21,6 +22,7 @@ from robo_l2l.atomic import atomic_write_text
 from robo_l2l.checkpoint import CheckpointFormatError, load_tensors, save_tensors
 from robo_l2l.config import MetaConfig
 from robo_l2l.controller_file import checked_params
+from robo_l2l.distributed import Shard
 from robo_l2l.evaluation import evaluate
 from robo_l2l.optimizer_state import optimizer_tensors, restore_optimizer
 from robo_l2l.parameters import controller, init_params
@@ -137,9 +139,8 @@ def truncate_metrics(path: Path, iteration: int) -> None:
     atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in keep))
 
 
-def _resume_state(
-    run_dir: Path, cfg: MetaConfig, params: dict[str, torch.Tensor], optimizer: torch.optim.Adam
-) -> int:
+def _load_state(run_dir: Path, cfg: MetaConfig) -> tuple[dict[str, torch.Tensor], dict]:
+    """The training state to resume from, checked against ``cfg``."""
     state_path = run_dir / STATE
     tensors, info = load_tensors(state_path)
     try:
@@ -156,7 +157,18 @@ def _resume_state(
             f"{state_path} was written by another configuration; differing fields: "
             + ", ".join(differ)
         )
-    saved_params = checked_params(tensors, cfg, state_path, cfg.device)
+    return tensors, info
+
+
+def _apply_state(
+    state: tuple[dict[str, torch.Tensor], dict],
+    cfg: MetaConfig,
+    params: dict[str, torch.Tensor],
+    optimizer: torch.optim.Adam,
+    source: Path,
+) -> int:
+    tensors, info = state
+    saved_params = checked_params(tensors, cfg, source, cfg.device)
     with torch.no_grad():
         for name, p in params.items():
             p.copy_(saved_params[name])
@@ -164,55 +176,96 @@ def _resume_state(
     return int(info["iteration"])
 
 
+def _prepare(run_dir: Path, cfg: MetaConfig, resume: bool):
+    """Check the folder for this start (under its lock); the state to resume from, if any."""
+    held = [name for name in (CONTROLLER, STATE) if (run_dir / name).exists()]
+    if resume and not (run_dir / STATE).exists():
+        raise FileNotFoundError(f"no training state {run_dir / STATE} to resume")
+    if not resume and held:
+        raise FileExistsError(
+            f"{run_dir} already holds {' and '.join(held)}; pass --resume to continue it "
+            "or choose another output folder"
+        )
+    return _load_state(run_dir, cfg) if resume else None
+
+
 def train(
     cfg: MetaConfig,
     run_dir: str | os.PathLike,
     resume: bool = False,
     progress: Callable[[int, dict], None] | None = None,
+    shard: Shard | None = None,
 ) -> dict[str, float]:
     """Train (or resume) the run in ``run_dir``; returns the last validation metrics.
 
     ``progress(iteration_done, row)`` is called after every meta-iteration. A folder that
     already holds a controller or training state is refused unless ``resume``; a folder another
     process is training in raises :class:`~robo_l2l.run_folder.FolderLockedError`.
+
+    Split over processes (``shard``, see :mod:`robo_l2l.distributed`), rank 0 alone touches the
+    folder: it checks and locks it, reads the state to resume and sends it to the other ranks
+    (the folder need not be shared between machines), validates and writes metrics and
+    checkpoints; a failure on rank 0 before training reaches every rank as an error.
     """
-    run_dir = check_output_folder(run_dir)
+    shard = shard or Shard(batch_size=cfg.batch_size)
+    if shard.batch_size != cfg.batch_size:
+        raise ValueError(f"shard of {shard.batch_size} tasks for a batch of {cfg.batch_size}")
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
+    if shard.distributed and cfg.draws != "task":
+        raise ValueError(
+            "a run split over processes needs draws='task' (a config with draws='batch' "
+            "trains on one process only)"
+        )
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    with RunLock(run_dir):
-        held = [name for name in (CONTROLLER, STATE) if (run_dir / name).exists()]
-        if resume and not (run_dir / STATE).exists():
-            raise FileNotFoundError(f"no training state {run_dir / STATE} to resume")
-        if not resume and held:
-            raise FileExistsError(
-                f"{run_dir} already holds {' and '.join(held)}; pass --resume to continue it "
-                "or choose another output folder"
-            )
+    run_dir = Path(run_dir)
+    with contextlib.ExitStack() as stack:
+        state = failure = None
+        if shard.is_main:
+            try:
+                run_dir = check_output_folder(run_dir)
+                stack.enter_context(RunLock(run_dir))
+                state = _prepare(run_dir, cfg, resume)
+            except Exception as exc:  # reaches the other ranks below, then re-raised here
+                failure = exc
+        with shard.peers("starting the run"):
+            message = shard.broadcast(None if failure is None else f"{failure}")
+            if message is None:
+                state = shard.broadcast(state)
+        if failure is not None:
+            raise failure
+        if message is not None:
+            raise RuntimeError(f"rank 0 could not start the run: {message}")
         torch.manual_seed(cfg.seed)
         params = init_params(cfg)
         optimizer = meta.make_optimizer(params, cfg)
-        start = _resume_state(run_dir, cfg, params, optimizer) if resume else 0
-        atomic_write_text(run_dir / CONFIG, cfg.to_json() + "\n")
-        metrics_path = run_dir / METRICS
-        if resume:
-            truncate_metrics(metrics_path, start)
-        elif metrics_path.exists():
-            metrics_path.unlink()
-        return _loop(cfg, run_dir, params, optimizer, start, progress)
+        start = 0 if state is None else _apply_state(state, cfg, params, optimizer, run_dir / STATE)
+        if shard.is_main:
+            atomic_write_text(run_dir / CONFIG, cfg.to_json() + "\n")
+            metrics_path = run_dir / METRICS
+            if resume:
+                truncate_metrics(metrics_path, start)
+            elif metrics_path.exists():
+                metrics_path.unlink()
+        return _loop(cfg, run_dir, params, optimizer, start, progress, shard)
 
 
-def _loop(cfg, run_dir, params, optimizer, start, progress) -> dict[str, float]:
+def _loop(cfg, run_dir, params, optimizer, start, progress, shard) -> dict[str, float]:
     val = None
-    with open(run_dir / METRICS, "a") as metrics:
-        if start == 0:
+    main = shard.is_main
+    with open(run_dir / METRICS, "a") if main else contextlib.nullcontext() as metrics:
+        if start == 0 and main:
             val = validate(params, cfg)
             metrics.write(json.dumps({"iteration": 0, "kind": "val", **val}) + "\n")
             metrics.flush()
         for it in range(start, cfg.iterations):
             t0 = time.perf_counter()
-            r = meta.meta_step(params, optimizer, cfg, it)
+            with shard.peers(f"meta-iteration {it}"):
+                r = meta.meta_step(params, optimizer, cfg, it, shard)
+            done = it + 1
+            if not main:
+                continue  # rank 0 validates and writes; the others wait for it at the next step
             row = {
                 "iteration": it,
                 "kind": "train",
@@ -221,7 +274,6 @@ def _loop(cfg, run_dir, params, optimizer, start, progress) -> dict[str, float]:
                 "seconds": time.perf_counter() - t0,
             }
             metrics.write(json.dumps(row) + "\n")
-            done = it + 1
             if done % cfg.validate_every == 0 or done == cfg.iterations:
                 val = validate(params, cfg)
                 metrics.write(json.dumps({"iteration": done, "kind": "val", **val}) + "\n")

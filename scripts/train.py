@@ -5,6 +5,7 @@
     python scripts/train.py --preset quick --run mine --resume   # continue after a kill
     python scripts/train.py --config results/readout_hw_quick/config.json   # reproduce a run
     python scripts/train.py --preset paper --device cuda --threads 0
+    torchrun --nproc-per-node 2 scripts/train.py --preset quick --run mine   # split each batch
 
 Writes config.json, metrics.jsonl (one row per iteration, plus validation rows), a training
 state (state.safetensors: weights + Adam, for --resume) and controller.safetensors (weights
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from robo_l2l import cli
+from robo_l2l import cli, distributed
 from robo_l2l.checkpoint import CheckpointFormatError
 from robo_l2l.config import build_parser, config_from_args
 from robo_l2l.deployment import describe
@@ -40,9 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in the folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--collective-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="under torchrun: how long a rank waits for the others (a dead rank makes the rest "
+        "exit after at most this) (default: 1800)",
+    )
     args = parser.parse_args(argv)
+    shard = None
     try:
         cfg = config_from_args(args)
+        shard = distributed.init(cfg.device, cfg.batch_size, args.collective_timeout)
         # threads is a property of the machine, not of the run: a config's value is not reused
         threads = cli.DEFAULT_THREADS if args.threads is None else args.threads
         cfg = replace(cfg, threads=threads)
@@ -53,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             name = f"{args.preset or 'config'}_{cfg.rule}"
             run_dir = default_run_folder(ROOT, "train", name, cfg.seed)
+        quiet = args.quiet or not shard.is_main
         with tqdm(
-            total=cfg.iterations, disable=args.quiet, dynamic_ncols=True, unit="it", file=sys.stderr
+            total=cfg.iterations, disable=quiet, dynamic_ncols=True, unit="it", file=sys.stderr
         ) as bar:
 
             def progress(done: int, row: dict) -> None:
@@ -65,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 bar.refresh()
 
-            val = train(cfg, run_dir, resume=args.resume, progress=progress)
+            val = train(cfg, run_dir, resume=args.resume, progress=progress, shard=shard)
+    except distributed.PeerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (
         ValueError,
         FileNotFoundError,
@@ -77,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"run": str(run_dir), "deployment": describe(cfg.deployment), **val}))
+    finally:
+        distributed.shutdown()
+    if shard.is_main:
+        print(json.dumps({"run": str(run_dir), "deployment": describe(cfg.deployment), **val}))
     return 0
 
 

@@ -17,6 +17,7 @@ import math
 
 import torch
 
+from robo_l2l.functional import draws
 from robo_l2l.functional.spike_matmul import spike_matmul
 
 G_MAX_US = 25.0  #: maximal device conductance (uS)
@@ -50,7 +51,7 @@ def program(g: torch.Tensor, generator: torch.Generator, g_max: float = G_MAX_US
     :math:`\\mathcal N(0, \\sigma_{prog}^2)` and is clipped to :math:`[0, g_{max}]`.
     Returns the programmed signed normalised conductance (straight-through gradient).
     """
-    noise = torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
+    noise = draws.randn(g.shape, generator, dtype=g.dtype, device=g.device)
     noisy_magnitude = g.abs() + (programming_noise_std(g, g_max) / g_max * noise).detach()
     return torch.sign(g).detach() * ste_clamp(noisy_magnitude, 0.0, 1.0)
 
@@ -65,7 +66,7 @@ def drift_exponents(g: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     log_g = torch.log(g.detach().abs().clamp_min(_TINY))
     mu = torch.clamp(-0.0155 * log_g + 0.0244, 0.049, 0.1)
     sigma = torch.clamp(-0.0125 * log_g - 0.0059, 0.008, 0.045)
-    noise = torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
+    noise = draws.randn(g.shape, generator, dtype=g.dtype, device=g.device)
     return (mu + sigma * noise).abs()
 
 
@@ -125,21 +126,21 @@ def read(
     if read_var is None:
         return out
     std = torch.sqrt(product(x.detach() ** 2, read_var))
-    noise = torch.randn(out.shape, generator=generator, dtype=out.dtype, device=out.device)
+    noise = draws.randn(out.shape, generator, dtype=out.dtype, device=out.device)
     return out + std * noise
 
 
 def read_noise(z: torch.Tensor, read_var: torch.Tensor, generator: torch.Generator | None):
     """Only the read-noise part of :func:`read` for spikes ``z (B, n)`` (not differentiated)."""
     std = torch.sqrt(spike_matmul(z.detach(), read_var))
-    return std * torch.randn(std.shape, generator=generator, dtype=std.dtype, device=std.device)
+    return std * draws.randn(std.shape, generator, dtype=std.dtype, device=std.device)
 
 
 def read_per_device(
     x: torch.Tensor, weight: torch.Tensor, read_std: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
     """Reference implementation of :func:`read`: one noise draw per device (for tests)."""
-    noise = torch.randn(weight.shape, generator=generator, dtype=weight.dtype, device=weight.device)
+    noise = draws.randn(weight.shape, generator, dtype=weight.dtype, device=weight.device)
     return _matmul(x, weight + read_std * noise)
 
 
@@ -157,7 +158,7 @@ def quantize_stochastic(
     scaled = x.detach() / step
     trunc = torch.trunc(scaled)
     r = scaled - trunc
-    b = torch.bernoulli(r.abs().clamp(0.0, 1.0), generator=generator)
+    b = draws.bernoulli(r.abs().clamp(0.0, 1.0), generator)
     q = (trunc + torch.sign(r) * b) * step
     return x + (q - x).detach()
 
@@ -197,9 +198,7 @@ def read_per_weight(
     """
     w = weight.detach()
     clipped = torch.clamp(w, -limit, limit)
-    noisy = clipped + read_std * torch.randn(
-        w.shape, generator=generator, dtype=w.dtype, device=w.device
-    )
+    noisy = clipped + read_std * draws.randn(w.shape, generator, dtype=w.dtype, device=w.device)
     zero = torch.zeros_like(noisy)
     w_read = torch.where(
         clipped > 0,
@@ -227,7 +226,7 @@ def read_linear(
         return out
     with torch.no_grad():
         std = op(torch.square(x), read_var).sqrt_()
-        noise = torch.randn(std.shape, generator=generator, dtype=std.dtype, device=std.device)
+        noise = draws.randn(std.shape, generator, dtype=std.dtype, device=std.device)
         # In place: a linear op's backward does not need its output.
         out.addcmul_(std, noise)
     return out
@@ -242,7 +241,7 @@ def program_on_device(
     clipped to its range (``[0, 1]`` for ``w > 0``, ``[-1, 0]`` for ``w < 0``); exact zeros
     get none (FEWSHOT.md 4b.3). Straight-through gradient.
     """
-    noise = torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device)
+    noise = draws.randn(w.shape, generator, dtype=w.dtype, device=w.device)
     wd = w.detach()
     noisy = wd + programming_noise_std(wd, g_max) / g_max * noise
     zero = torch.zeros_like(noisy)
