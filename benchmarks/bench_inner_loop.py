@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from robo_l2l import cli
 from robo_l2l.controller import ControllerWeights, controller_from_reference
 from robo_l2l.inner_loop import InnerRule, inner_loop
 from robo_l2l.parameters import init_controller
@@ -26,15 +27,31 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = ROOT / ".." / "shared" / "reference" / "rapid_learning_robot_checkpoint.pickle"
 
 
+def sync() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def best_time(fn, repeats: int) -> float:
-    """Best of ``repeats`` timings (s) of ``fn()`` after one warm-up call."""
+    """Best of ``repeats`` timings (s) of ``fn()`` after one warm-up call (CUDA synchronised)."""
     fn()  # warm-up
     times = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def peak_memory_gb(device: str) -> float:
+    """Peak memory so far (GB): CUDA allocator peak, or the process's peak resident set."""
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 1e9
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux: KiB
 
 
 def write_result(name: str, result: dict, out: Path | None) -> Path:
@@ -82,7 +99,7 @@ def sgemm_rate(size: int = 1024) -> float:
     return 2 * size**3 / seconds
 
 
-def meta_iterations(repeats: int) -> dict[str, float]:
+def meta_iterations(repeats: int, device: str = "cpu") -> dict[str, float]:
     """Seconds per meta-iteration: rules x regimes, at batch 90 and at the quick preset."""
     from dataclasses import replace
     from functools import partial
@@ -98,7 +115,12 @@ def meta_iterations(repeats: int) -> dict[str, float]:
             for regime in ("hardware", "software"):
                 base = MetaConfig(**PRESETS[preset]) if preset == "quick" else MetaConfig()
                 cfg = replace(
-                    base, rule=rule, k_updates=k, regime=regime, batch_size=batch or base.batch_size
+                    base,
+                    rule=rule,
+                    k_updates=k,
+                    regime=regime,
+                    batch_size=batch or base.batch_size,
+                    device=device,
                 )
                 params = parameters.init_params(cfg)
                 opt = meta_mod.make_optimizer(params, cfg)
@@ -122,12 +144,14 @@ def main(argv: list[str] | None = None) -> dict:
         help="also time meta-iterations of both rules and regimes (batch 90 and the quick preset)",
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON/markdown")
+    cli.add_device_flag(parser)
     args = parser.parse_args(argv)
+    device = args.device
     if args.checkpoint.exists():
-        weights = controller_from_reference(args.checkpoint)
+        weights = controller_from_reference(args.checkpoint).to(device)
         source = "published checkpoint"
     else:
-        weights = init_controller(torch.Generator().manual_seed(0), natural=True)
+        weights = init_controller(torch.Generator().manual_seed(0), natural=True).to(device)
         source = "random initial weights"
     tasks = sample_trajectories(args.batch_size, torch.Generator().manual_seed(0))
     natural = InnerRule("natural")
@@ -139,7 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
                 *(x.detach().requires_grad_() if x is not None else None for x in weights)
             )
         with torch.set_grad_enabled(grad):
-            r = inner_loop(w, tasks, natural, cfg, torch.Generator().manual_seed(1))
+            noise = torch.Generator(device=device).manual_seed(1)
+            r = inner_loop(w, tasks, natural, cfg, noise)
             if grad:
                 (r.loss_after.mean() + r.regularizer).backward()
 
@@ -147,13 +172,18 @@ def main(argv: list[str] | None = None) -> dict:
         "inner_loop_pcm": best_time(lambda: run(PCMConfig.reference()), args.repeats),
         "inner_loop_ideal": best_time(lambda: run(PCMConfig.ideal_weights()), args.repeats),
         "meta_step_pcm": best_time(lambda: run(PCMConfig.reference(), grad=True), args.repeats),
+        # after the meta-step: the peak includes its autograd graph
+        "peak_memory_gb": peak_memory_gb(device),
     }
     if args.meta:
-        results |= meta_iterations(args.repeats)
+        results |= meta_iterations(args.repeats, device)
     rate = sgemm_rate()
     flops = dense_equivalent_flops(args.batch_size, natural=True)
     reference = {"inner_loop_pcm": 63.0, "inner_loop_ideal": 6.5, "meta_step_pcm": 83.0}
-    print(f"batch {args.batch_size}, {source}, {torch.get_num_threads()} threads")
+    print(f"batch {args.batch_size}, {source}, {device}, {torch.get_num_threads()} threads")
+    print(
+        f"peak memory {results['peak_memory_gb']:.2f} GB ({'CUDA' if device == 'cuda' else 'RSS'})"
+    )
     print(f"sgemm 1024^3: {rate / 1e9:.1f} GFLOP/s")
     print(f"{'what':<18} {'seconds':>8} {'vs reference':>13} {'dense-equiv. GFLOP/s':>21}")
     for key, seconds in results.items():
@@ -164,6 +194,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"{key:<18} {seconds:>8.2f} {reference[key] / seconds:>12.1f}x "
             f"{work / seconds / 1e9:>12.1f} ({work / seconds / rate:.0%} of sgemm)"
         )
+    results["device"] = device
+    results["batch_size"] = args.batch_size
     write_result("bench_inner_loop", results, args.out)
     print(json.dumps(results))
     return results

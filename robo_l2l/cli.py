@@ -97,6 +97,24 @@ def add_threads_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def compute_device(text: str) -> str:
+    """argparse type: ``cpu`` or ``cuda``; ``cuda`` only where torch sees a CUDA device."""
+    if text not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; choose cpu or cuda")
+    if text == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError("cuda was asked for, but torch sees no CUDA device")
+    return text
+
+
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        type=compute_device,
+        default="cpu",
+        help="where the networks and the PCM model run: cpu or cuda (default cpu)",
+    )
+
+
 def set_threads(n: int) -> None:
     """Apply ``--threads`` (0 keeps torch's default)."""
     if n:

@@ -61,13 +61,14 @@ def run_episode(
         1,
         generator,
     )
-    clock = clock_input(target.omega.shape[1], arrays["w_in"].weight.dtype)
+    w = arrays["w_in"].weight
+    clock = clock_input(target.omega.shape[1], w.dtype).to(w.device)
     env.reset(options={"trajectory": target})
     bound = float(env.action_space.high[0])
     frames = [env.render()] if frame_every else []
     commands, xyz, q, errors, clipped = [], [], [], [], 0
     for t in range(clock.shape[0]):
-        command = stepper.step(clock[t : t + 1])[0].double().numpy()
+        command = stepper.step(clock[t : t + 1])[0].double().cpu().numpy()
         if not np.isfinite(command).all():
             raise FloatingPointError(f"the controller produced a non-finite command at step {t}")
         if np.abs(command).max() > bound:
@@ -89,7 +90,7 @@ def run_episode(
         np.asarray(xyz),
         np.asarray(q),
         np.asarray(errors),
-        torch.cat(stepper.spikes).numpy().astype(np.uint8),
+        torch.cat(stepper.spikes).cpu().numpy().astype(np.uint8),
         frames,
         clipped,
     )

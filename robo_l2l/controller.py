@@ -26,6 +26,10 @@ class ControllerWeights(NamedTuple):
     lsg_w_out: torch.Tensor | None = None  #: (800, 250)
     readout_lr: torch.Tensor | None = None  #: () or (250, 2): meta-learned readout learning rate
 
+    def to(self, device: str | torch.device) -> ControllerWeights:
+        """The same weights on ``device``."""
+        return ControllerWeights(*(None if x is None else x.to(device) for x in self))
+
     def check(self, rule_kind: str) -> None:
         """Raise ``ValueError`` naming the first weight of the wrong shape or with NaN."""
         expected = {

@@ -52,9 +52,10 @@ def run_demo(
     from robo_l2l.envs import ScorbotTrackEnv
 
     rule = InnerRule(cfg.rule, k_updates, cfg.inner_lr)
-    noise = torch.Generator().manual_seed(seed + 1)
+    device = weights.w_in.device
+    noise = torch.Generator(device=device).manual_seed(seed + 1)
     with torch.no_grad():
-        learned = inner_loop(weights, target, rule, pcm, noise)
+        learned = inner_loop(weights, target.to(device), rule, pcm, noise)
     env = ScorbotTrackEnv(n_steps=target.omega.shape[1])
     try:
         before = run_episode(env, learned.initial, target, noise)
@@ -68,15 +69,15 @@ def run_demo(
         **dep.summary(pcm),
         "tracking_error_before_mm": float(1e3 * before.tracking_error_m.mean()),
         "tracking_error_after_mm": float(1e3 * after.tracking_error_m.mean()),
-        "task_loss_before": float(learned.loss_before[0]),
-        "task_loss_after": float(learned.loss_after[0]),
-        "devices_written": int(learned.devices_written.sum()),
+        "task_loss_before": float(learned.loss_before[0].cpu()),
+        "task_loss_after": float(learned.loss_after[0].cpu()),
+        "devices_written": int(learned.devices_written.sum().cpu()),
         "clipped_commands": before.clipped_steps + after.clipped_steps,
     }
     signals = (
         learned.learning_signals[0]
         if learned.learning_signals is not None
-        else learned.before.output[0] - target.omega[0]
+        else learned.before.output[0].cpu() - target.omega[0]
     )
     record: dict[str, Any] = {
         "target_omega": target.omega[0].numpy(),
@@ -91,7 +92,7 @@ def run_demo(
         "meta": meta,
     }
     if learned.generator_spikes is not None:
-        record["generator_spikes"] = learned.generator_spikes[0].numpy().astype(np.uint8)
+        record["generator_spikes"] = learned.generator_spikes[0].cpu().numpy().astype(np.uint8)
     for name in MATRICES:
         record[f"g_before.{name}"] = conductances(learned.initial[name], pcm)
         record[f"g_after.{name}"] = conductances(learned.deployed[name], pcm)

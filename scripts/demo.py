@@ -79,6 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="output folder (default runs/demo/<run>-<seed>-<time>)",
     )
     cli.add_threads_flag(parser)
+    cli.add_device_flag(parser)
     args = parser.parse_args(argv)
     gui_only = ("speed", "autoplay", "runs", "screenshots", "no_traces_window")
     given = [n for n in gui_only if getattr(args, n) != parser.get_default(n)]
@@ -109,7 +110,7 @@ def main(args: argparse.Namespace) -> dict:
     run_name = args.checkpoint.resolve().parent.name
     out = args.out or default_run_folder(ROOT, "demo", run_name, args.seed)
     cli.gui_options(args, check_output_folder(out)).check()
-    weights, cfg, info = load_controller(args.checkpoint)
+    weights, cfg, info = load_controller(args.checkpoint, args.device)
     pcm = cli.deployment_from_args(args, cfg.deployment)
     if args.trajectory is None:
         import torch

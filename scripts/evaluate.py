@@ -44,6 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     cli.add_threads_flag(parser)
+    cli.add_device_flag(parser)
     cli.add_deployment_flags(parser)
     args = parser.parse_args(argv)
     try:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.set_threads(args.threads)
     try:
-        weights, cfg, _ = load_controller(args.run / "controller.safetensors")
+        weights, cfg, _ = load_controller(args.run / "controller.safetensors", args.device)
         base = cli.deployment_from_args(args, cfg.deployment)
         out = args.out or default_run_folder(ROOT, "evaluate", args.run.name, args.seed_list[0])
         check_output_folder(out)
@@ -70,7 +71,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{i}/{n} rows] {done}", file=sys.stderr, flush=True)
 
         results = protocol.run_protocol(
-            weights, random_controller(cfg), cfg, rows, args.seed_list, args.batch_size, progress
+            weights,
+            random_controller(cfg, args.device),
+            cfg,
+            rows,
+            args.seed_list,
+            args.batch_size,
+            progress,
         )
         table = protocol.markdown(results)
         atomic_write_text(out / "eval.json", json.dumps(results, indent=1) + "\n")
