@@ -115,6 +115,18 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_family_flag(parser: argparse.ArgumentParser) -> None:
+    from robo_l2l.families import FAMILIES
+
+    parser.add_argument(
+        "--family",
+        choices=FAMILIES,
+        default="brownian",
+        help="task family of the targets: brownian (the training family, the paper's) or a "
+        "path of another shape (robo_l2l/families.py) (default brownian)",
+    )
+
+
 def set_threads(n: int) -> None:
     """Apply ``--threads`` (0 keeps torch's default)."""
     if n:

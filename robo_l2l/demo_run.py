@@ -24,6 +24,16 @@ class DemoResult(NamedTuple):
     after: Rollout  #: the closed loop after the on-chip update(s)
 
 
+#: title-card line of each task family (robo_l2l.families)
+FAMILY_TITLES = {
+    "brownian": "Brownian task family (Ortner et al. 2025)",
+    "figure8": "figure-8 path",
+    "circle": "loops through the home pose",
+    "reach": "reach-and-return path",
+    "spiral": "spiral path",
+}
+
+
 def conductances(m: DeployedMatrix, pcm: PCMConfig) -> np.ndarray:
     """Signed conductance (uS) of each pair's active device (task 0), programmed then drifted.
 
@@ -42,6 +52,7 @@ def run_demo(
     k_updates: int,
     pcm: PCMConfig,
     seed: int,
+    family: str = "brownian",
 ) -> DemoResult:
     """Learn ``target`` (batch of one) with ``k_updates`` on-chip updates on ``pcm``, then drive
     ``RoboL2L/ScorbotTrack-v0`` before and after; the record states the deployment used.
@@ -66,6 +77,7 @@ def run_demo(
         "rule": cfg.rule,
         "k_updates": k_updates,
         "seed": seed,
+        "family": family,
         **dep.summary(pcm),
         "tracking_error_before_mm": float(1e3 * before.tracking_error_m.mean()),
         "tracking_error_after_mm": float(1e3 * after.tracking_error_m.mean()),
@@ -122,7 +134,8 @@ def video_runs(result: DemoResult) -> tuple[list, object]:
             result.after.q, result.record["xyz_after"], meta["devices_written"]),
     ]  # fmt: skip
     title = TitleCard(
-        family=f"Brownian task family (Ortner et al. 2025), seed {meta['seed']}",
+        family=FAMILY_TITLES.get(meta.get("family", "brownian"), "target from a file")
+        + f", seed {meta['seed']}",
         device_age=where,
         lines=(
             f"mean tracking error {meta['tracking_error_before_mm']:.0f} mm before, "

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import torch
 
 from robo_l2l.controller import ControllerWeights
+from robo_l2l.families import sample_family
 from robo_l2l.inner_loop import InnerRule, inner_loop
 from robo_l2l.pcm import PCMConfig
-from robo_l2l.tasks import sample_trajectories
 
 
 @dataclass
@@ -54,15 +54,18 @@ def evaluate(
     n_batches: int,
     batch_size: int,
     seed: int,
+    family: str = "brownian",
 ) -> BatchStats:
-    """Run the inner loop on ``n_batches`` fresh batches of tasks (seeded by ``seed``)."""
+    """Run the inner loop on ``n_batches`` fresh batches of tasks of ``family`` (seeded by
+    ``seed``; :mod:`robo_l2l.families`)."""
     if n_batches < 1 or batch_size < 1:
         raise ValueError(f"need n_batches >= 1 and batch_size >= 1, got {n_batches}, {batch_size}")
     stats = BatchStats()
     device = weights.w_in.device
     noise = torch.Generator(device=device).manual_seed(seed)
     for b in range(n_batches):
-        tasks = sample_trajectories(batch_size, torch.Generator().manual_seed(task_seed(seed, b)))
+        generator = torch.Generator().manual_seed(task_seed(seed, b))
+        tasks = sample_family(family, batch_size, generator)
         r = inner_loop(weights, tasks, rule, pcm, noise)
         stats.loss_before.append(r.loss_before.mean().item())
         stats.loss_after.append(r.loss_after.mean().item())

@@ -76,8 +76,10 @@ def run_protocol(
     seeds: Sequence[int],
     batch_size: int,
     progress: Callable[[int, int, Row], None] | None = None,
+    family: str = "brownian",
 ) -> list[dict]:
-    """Evaluate every row on one batch of ``batch_size`` tasks per seed; JSON-ready dicts."""
+    """Evaluate every row on one batch of ``batch_size`` tasks of ``family`` per seed;
+    JSON-ready dicts."""
     if not seeds or batch_size < 1:
         raise ValueError(f"need >= 1 seed and batch_size >= 1, got {len(seeds)}, {batch_size}")
     out = []
@@ -86,13 +88,14 @@ def run_protocol(
             progress(i, len(rows), row)
         w = weights if row.init == "meta" else random_weights
         rule = InnerRule(cfg.rule, row.k_updates, cfg.inner_lr)
-        per_batch = [evaluate(w, rule, row.pcm, 1, batch_size, seed) for seed in seeds]
+        per_batch = [evaluate(w, rule, row.pcm, 1, batch_size, seed, family) for seed in seeds]
         before = summarize([s.loss_before[0] for s in per_batch])
         after = summarize([s.loss_after[0] for s in per_batch])
         devices = summarize([s.devices_written[0] for s in per_batch])
         out.append(
             {
                 "rule": cfg.rule,
+                "family": family,
                 "deployment": "software" if row.pcm.ideal else "pcm",
                 "init": row.init,
                 "k_updates": row.k_updates,

@@ -80,7 +80,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     cli.add_threads_flag(parser)
     cli.add_device_flag(parser)
+    cli.add_family_flag(parser)
     args = parser.parse_args(argv)
+    if args.trajectory is not None and args.family != "brownian":
+        parser.error("--family picks a sampled target; it does not apply to --trajectory")
     gui_only = ("speed", "autoplay", "runs", "screenshots", "no_traces_window")
     given = [n for n in gui_only if getattr(args, n) != parser.get_default(n)]
     if not args.gui and given:
@@ -101,7 +104,7 @@ def main(args: argparse.Namespace) -> dict:
         default_run_folder,
         staged_outputs,
     )
-    from robo_l2l.tasks import N_STEPS, sample_trajectories
+    from robo_l2l.tasks import N_STEPS
     from robo_l2l.trajectory_file import load_omega, trajectories_from_omega
 
     cli.set_threads(args.threads)
@@ -115,12 +118,15 @@ def main(args: argparse.Namespace) -> dict:
     if args.trajectory is None:
         import torch
 
-        target = sample_trajectories(1, torch.Generator().manual_seed(args.seed))
+        from robo_l2l.families import sample_family
+
+        target = sample_family(args.family, 1, torch.Generator().manual_seed(args.seed))
     else:
         target = trajectories_from_omega(load_omega(args.trajectory, max_steps=N_STEPS))
     k = cfg.k_updates if args.k_updates is None else args.k_updates
     print(f"demo: learning the target ({cfg.rule} rule, K = {k}) ...", file=sys.stderr)
-    result = run_demo(weights, cfg, target, k, pcm, args.seed)
+    family = "file" if args.trajectory is not None else args.family
+    result = run_demo(weights, cfg, target, k, pcm, args.seed, family)
     meta = result.record["meta"]
     checkpoint = Path(args.checkpoint).resolve()
     if checkpoint.is_relative_to(ROOT):  # reports name the shipped file, not this machine's path

@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     cli.add_threads_flag(parser)
     cli.add_device_flag(parser)
+    cli.add_family_flag(parser)
     cli.add_deployment_flags(parser)
     args = parser.parse_args(argv)
     try:
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             args.seed_list,
             args.batch_size,
             progress,
+            args.family,
         )
         table = protocol.markdown(results)
         atomic_write_text(out / "eval.json", json.dumps(results, indent=1) + "\n")

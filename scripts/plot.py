@@ -7,7 +7,8 @@ From the demo folder (``demo.npz``, written by scripts/demo.py): motor_commands.
 spike_rasters.png, learning_signals.png, conductances.png. From each run folder (written by
 scripts/train.py): ``metrics.jsonl`` -> one learning_curves.png over all runs and
 ``<out>/<run>/learning_curve.png`` per run; ``eval.json`` if present (scripts/evaluate.py) ->
-``<out>/<run>/eval_table.png``. Without --demo and --runs: results/demo and every folder of
+``<out>/<run>/eval_table.png``. ``--tracking`` (``tracking.json`` of scripts/track.py) ->
+tracking.png. Without --demo, --runs and --tracking: results/demo and every folder of
 results/ that holds a metrics.jsonl. Output: --out (default runs/plot/figures-<time>/; the
 README's results/figures only when named). A missing or malformed input is reported with the
 script that produces it, exit code 2, and nothing is written: figures are drawn into a
@@ -68,6 +69,20 @@ def load_eval(run: Path) -> list[dict] | None:
     return rows
 
 
+def load_tracking(file: Path) -> dict:
+    """A ``tracking.json`` of scripts/track.py."""
+    fix = "run scripts/track.py --run RUN --out FOLDER"
+    if not file.is_file():
+        raise InputError(f"{file} does not exist: {fix}")
+    try:
+        record = json.loads(file.read_text())
+    except ValueError as exc:
+        raise InputError(f"{file} is not valid JSON ({exc}): {fix}") from exc
+    if not isinstance(record, dict) or "after" not in record:
+        raise InputError(f"{file} is not a tracking record: {fix}")
+    return record
+
+
 def eval_title(run: str, rows: list[dict]) -> str:
     first = rows[0]
     batches = first.get("n_batches") or len(first.get("seeds") or []) or "?"
@@ -81,10 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", type=Path, default=None, help="folder holding demo.npz")
     parser.add_argument("--runs", type=Path, nargs="*", default=None, help="run folders")
+    parser.add_argument(
+        "--tracking",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="tracking.json files of scripts/track.py -> tracking.png (one group per file)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     args = parser.parse_args(argv)
     demo, runs = args.demo, args.runs
-    if demo is None and runs is None:
+    tracking_files = args.tracking or []
+    if demo is None and runs is None and not tracking_files:
         demo = RESULTS / "demo"
         runs = sorted(p.parent for p in RESULTS.glob(f"*/{METRICS}"))
     runs = runs or []
@@ -100,13 +123,16 @@ def main(argv: list[str] | None = None) -> int:
                 demo_data = demo_record.read(Path(demo) / demo_record.FILE)
             except demo_record.DemoRecordError as exc:
                 raise InputError(f"{exc}: run scripts/demo.py --out {demo}") from exc
+        tracking = [load_tracking(f) for f in tracking_files]
         metrics = {name: load_metrics(run) for name, run in zip(names, runs, strict=True)}
         evals = {name: load_eval(run) for name, run in zip(names, runs, strict=True)}
-        if demo_data is None and not metrics:
-            raise InputError("nothing to plot: give --demo and/or --runs")
+        if demo_data is None and not metrics and not tracking:
+            raise InputError("nothing to plot: give --demo, --runs and/or --tracking")
         with staged_outputs(out) as stage:
             if demo_data is not None:
                 plots.demo_figures(demo_data, stage)
+            if tracking:
+                plots.plot_tracking(tracking, stage / "tracking.png")
             if metrics:
                 plots.plot_learning_curves(metrics, stage / "learning_curves.png")
             for name, rows in metrics.items():

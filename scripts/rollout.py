@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(argv: list[str] | None = None):
     parser = cli.Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=cli.seed, default=0, help="seed of the sampled target")
+    cli.add_family_flag(parser)
     parser.add_argument(
         "--trajectory",
         type=Path,
@@ -72,6 +73,8 @@ def parse_args(argv: list[str] | None = None):
     args = parser.parse_args(argv)
     if args.slowdown < 0:
         parser.error(f"--slowdown must be >= 0, got {args.slowdown}")
+    if args.trajectory is not None and args.family != "brownian":
+        parser.error("--family picks a sampled target; it does not apply to --trajectory")
     return args
 
 
@@ -93,11 +96,19 @@ def main(args) -> dict:
             "writes a GIF) or under a virtual display: "
             "xvfb-run -a -s '-screen 0 1024x768x24' python scripts/rollout.py --gui"
         )
-    source = "family" if args.trajectory is None else args.trajectory.stem
+    source = args.family if args.trajectory is None else args.trajectory.stem
     out = args.out or default_run_folder(ROOT, "rollout", source, args.seed)
     check_output_folder(out)
     omega = None if args.trajectory is None else load_omega(args.trajectory)
     options = None if omega is None else {"trajectory": omega}
+    if omega is None and args.family != "brownian":  # the env samples the Brownian family itself
+        import torch
+
+        from robo_l2l.families import sample_family
+
+        options = {
+            "trajectory": sample_family(args.family, 1, torch.Generator().manual_seed(args.seed))
+        }
     width, height = (640, 480) if args.gui else (args.gif_width, args.gif_height)
     env = ScorbotTrackEnv(
         render_mode="human" if args.gui else "rgb_array",
@@ -124,7 +135,7 @@ def main(args) -> dict:
     finally:
         env.close()
     errors_mm = 1e3 * np.asarray(errors)
-    what = str(args.trajectory) if args.trajectory else f"task family, seed {args.seed}"
+    what = str(args.trajectory) if args.trajectory else f"{args.family} family, seed {args.seed}"
     with staged_outputs(out) as stage:
         if screenshot is not None:
             write_png(stage / "gui_screenshot.png", screenshot)

@@ -29,10 +29,10 @@ from robo_l2l.atomic import atomic_write_text
 from robo_l2l.checkpoint import CheckpointFormatError
 from robo_l2l.closed_loop_pool import drive
 from robo_l2l.controller_file import load_controller
+from robo_l2l.families import sample_family
 from robo_l2l.inner_loop import InnerRule, inner_loop
 from robo_l2l.run_folder import FolderLockedError, check_output_folder, default_run_folder
 from robo_l2l.statistics import summarize
-from robo_l2l.tasks import sample_trajectories
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,6 +54,7 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     cli.add_threads_flag(parser)
     cli.add_device_flag(parser)
+    cli.add_family_flag(parser)
     cli.add_deployment_flags(parser)
     return parser.parse_args(argv)
 
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         k = cfg.k_updates if args.k_updates is None else args.k_updates
         rule = InnerRule(cfg.rule, k, cfg.inner_lr)
         start = time.perf_counter()
-        targets = sample_trajectories(args.targets, torch.Generator().manual_seed(args.seed))
+        generator = torch.Generator().manual_seed(args.seed)
+        targets = sample_family(args.family, args.targets, generator)
         noise = torch.Generator(device=args.device).manual_seed(args.seed + 1)
         with torch.no_grad():
             learned = inner_loop(weights, targets, rule, pcm, noise)
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "rule": cfg.rule,
         "k_updates": k,
         **deployment.summary(pcm),
+        "family": args.family,
         "n_targets": n,
         "seed": args.seed,
         "devices_written_mean": float(learned.devices_written.sum(0).double().mean()),
@@ -124,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     table = (
         f"# Closed-loop tracking of `{args.run.name}`\n\n"
         f"Regenerate: `python scripts/track.py --run {args.run} --targets {n} --seed {args.seed} "
-        f"--out {out}`\n\n{n} held-out targets (seed {args.seed}), {cfg.rule} rule, K = {k}, "
+        f"--family {args.family} --out {out}`\n\n{n} held-out targets of the {args.family} "
+        f"family (seed {args.seed}), {cfg.rule} rule, K = {k}, "
         f"{deployment.describe(pcm)}; per-target mean tool-tip error in mm: mean ± 95% CI "
         f"(t over targets) and worst.\n\n| trial | mean (mm) | worst (mm) |\n|---|---|---|\n"
         + "".join(

@@ -329,3 +329,19 @@ def test_script_keeps_earlier_figures_when_a_later_input_is_bad(tmp_path, capsys
     assert "line 2" in err
     assert (out / "learning_curves.png").read_bytes() == before
     assert not list(out.glob(".stage.*"))
+
+
+def test_tracking_figure_from_the_shipped_tables_and_bad_input(tmp_path, capsys):
+    files = sorted((ROOT / "results" / "readout_hw_quick").glob("tracking*/tracking.json"))
+    assert len(files) >= 2
+    out = tmp_path / "figs"
+    assert plot_script.main(["--tracking", *map(str, files), "--out", str(out)]) == 0
+    with Image.open(out / "tracking.png") as image:
+        assert image.size[0] > 800
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    for args in ([str(tmp_path / "missing.json")], [str(bad)]):
+        assert plot_script.main(["--tracking", *args, "--out", str(tmp_path / "x")]) == 2
+        assert "scripts/track.py" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no tracking records"):
+        plots.plot_tracking([], tmp_path / "t.png")

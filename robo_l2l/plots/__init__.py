@@ -3,7 +3,7 @@
 Every function takes arrays (numpy) or rows (dicts) and an output path, draws one figure,
 writes it atomically and returns the path. One module per subject: :mod:`.style` (the shared
 look), :mod:`.demo` (one demo run), :mod:`.training` (learning curves), :mod:`.evaluation`
-(evaluation tables).
+(evaluation tables), :mod:`.tracking` (closed-loop tracking per family).
 """
 
 from robo_l2l.plots.demo import (
@@ -17,6 +17,7 @@ from robo_l2l.plots.demo import (
 )
 from robo_l2l.plots.evaluation import eval_row_label, plot_eval_table
 from robo_l2l.plots.style import DPI, FIG_WIDTH_IN
+from robo_l2l.plots.tracking import plot_tracking
 from robo_l2l.plots.training import moving_average, plot_learning_curves
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "plot_motor_commands",
     "plot_paths",
     "plot_spike_rasters",
+    "plot_tracking",
 ]
