@@ -75,6 +75,11 @@ class MetaConfig:
     write_cost: float = 0.0
     """Meta-loss weight per quantisation step of |dW| written per task (a differentiable proxy
     for the number of devices reprogrammed; 0: off)."""
+    tip_weight: float = 0.0
+    """Extra meta-loss weight on the tool-tip path of the test trial: tip_weight x MSE of the
+    tool-tip position (m^2), the network's angular velocities integrated and mapped through the
+    differentiable kinematics (on top of the 0.5 x MSE(FK) in the reference's task loss; 0:
+    the reference's meta-loss). About 0.005 m^2 for a path 70 mm off."""
     draws: str = "task"
     """How an iteration's random numbers are keyed: task (each task's trajectory and device
     noise from generators keyed by seed, iteration and the task's index: a meta-batch split
@@ -113,6 +118,7 @@ class MetaConfig:
             (self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}"),
             (self.threads >= 0, f"threads must be >= 0, got {self.threads}"),
             (self.write_cost >= 0, f"write_cost must be >= 0, got {self.write_cost}"),
+            (self.tip_weight >= 0, f"tip_weight must be >= 0, got {self.tip_weight}"),
         ]
         for ok, message in checks:
             if not ok:

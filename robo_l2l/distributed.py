@@ -3,7 +3,7 @@ r"""Meta-training over several processes with ``torch.distributed`` (launched by
 Each meta-iteration's batch of :math:`B` tasks is split into equal, contiguous shards, one per
 rank (rank :math:`r` holds tasks :math:`rB/W \ldots (r+1)B/W - 1` of :math:`W` ranks). Every
 task draws its trajectory and its device noise from generators keyed by the run's seed, the
-iteration and the task's global index (``draws="task"``, :func:`robo_l2l.meta.task_draws`), so
+iteration and the task's global index (``draws="task"``, :func:`robo_l2l.meta.task_generators`), so
 the split changes no random number. The meta-loss
 
 .. math:: \mathcal L = \frac1B \sum_{i=1}^{B} \ell_i + R(\bar z), \qquad
@@ -130,11 +130,6 @@ class Shard:
         box = [obj if self.is_main else None]
         dist.broadcast_object_list(box, src=0)
         return box[0]
-
-
-def launched_by_torchrun() -> bool:
-    """Whether the environment names a process group (``torchrun`` sets ``WORLD_SIZE``)."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def init(device: str, batch_size: int, timeout_s: float = 1800.0) -> Shard:

@@ -26,16 +26,25 @@ GENERATOR_RATE_HZ = 10.0
 RATE_WEIGHT = 0.25
 
 
-def task_loss(omega_out: torch.Tensor, target: Trajectories) -> torch.Tensor:
-    """Per-task loss ``(B,)`` of angular velocities ``omega_out (B, T, 2)`` (rad/s)."""
+def tip_mse(omega_out: torch.Tensor, target: Trajectories) -> torch.Tensor:
+    """Per-task MSE ``(B,)`` of the tool tip (m^2): the network's angular velocities
+    ``omega_out (B, T, 2)`` integrated to joint angles (:math:`q_t = 0.01 \\sum_{s \\le t}
+    \\omega_s`, unclipped) and mapped through the differentiable kinematics, against the
+    target path."""
     if omega_out.shape != target.omega.shape:
         raise ValueError(
             f"network output {tuple(omega_out.shape)} does not match the targets "
             f"{tuple(target.omega.shape)}"
         )
     xyz = scorbot_fk_moving(integrate_omega(omega_out, clip=False))
+    return ((xyz - target.xyz) ** 2).mean((1, 2))
+
+
+def task_loss(omega_out: torch.Tensor, target: Trajectories) -> torch.Tensor:
+    """Per-task loss ``(B,)`` of angular velocities ``omega_out (B, T, 2)`` (rad/s), the
+    reference's: :math:`\\tfrac12 \\mathrm{MSE}(\\omega) + \\tfrac12 \\mathrm{MSE}(FK)`."""
+    mse_xyz = tip_mse(omega_out, target)
     mse_omega = ((omega_out - target.omega) ** 2).mean((1, 2))
-    mse_xyz = ((xyz - target.xyz) ** 2).mean((1, 2))
     return 0.5 * mse_omega + 0.5 * mse_xyz
 
 

@@ -27,6 +27,7 @@ from robo_l2l.config import MetaConfig
 from robo_l2l.distributed import Shard
 from robo_l2l.functional.draws import PerTask
 from robo_l2l.inner_loop import InnerLoopResult, InnerRule, inner_loop
+from robo_l2l.losses import tip_mse
 from robo_l2l.parameters import controller
 from robo_l2l.pcm import PCMConfig
 from robo_l2l.tasks import Trajectories, sample_trajectories
@@ -112,14 +113,19 @@ def meta_loss(
         noise,
         task_mean=shard.task_mean if pooled else None,
     )
+    tip = tip_mse(result.after.output, tasks) if cfg.tip_weight > 0 else None
     if not pooled:  # as runs before draws="task" computed it (bit for bit)
         loss = result.loss_after.mean() + result.regularizer
         if cfg.write_cost > 0:
             loss = loss + cfg.write_cost * result.update_levels.mean()
+        if tip is not None:
+            loss = loss + cfg.tip_weight * tip.mean()
         return loss, result
     loss = result.loss_after.sum() / cfg.batch_size + result.regularizer / shard.world_size
     if cfg.write_cost > 0:
         loss = loss + cfg.write_cost * result.update_levels.sum() / cfg.batch_size
+    if tip is not None:
+        loss = loss + cfg.tip_weight * tip.sum() / cfg.batch_size
     return loss, result
 
 

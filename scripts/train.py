@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         "exit after at most this) (default: 1800)",
     )
     args = parser.parse_args(argv)
+    if not 0 < args.collective_timeout < float("inf"):
+        parser.error(f"--collective-timeout must be > 0 s, got {args.collective_timeout}")
     shard = None
     try:
         cfg = config_from_args(args)

@@ -118,6 +118,8 @@ def test_bad_config_is_refused_before_work(tmp_path, capsys):
         (["--threads", "-1"], "threads must be >= 0"),
         (["--seed", "-5"], "seed must be in"),
         (["--seed", str(2**40)], "seed must be in"),
+        (["--tip-weight", "-0.5"], "tip_weight must be >= 0"),
+        (["--draws", "rank"], "unknown draws"),
     ):
         code, err = _cli(tmp_path / "bad", "--iterations", "1", *bad, capsys=capsys)
         assert code == 2 and message in err, err
@@ -220,3 +222,23 @@ def test_help_comes_from_field_docstrings():
     args = build_parser("x").parse_args(["--t-inference", "3600", "--drift-compensation"])
     cfg = config_from_args(args)
     assert cfg.deployment.t_inference_s == 3600 and cfg.deployment.drift_compensation
+
+
+def test_tip_weight_adds_the_tool_tip_path_error_to_the_meta_loss():
+    """tip_weight x MSE of the test trial's tool tip (integrated through the kinematics)."""
+    from dataclasses import replace
+
+    from robo_l2l import meta, parameters
+    from robo_l2l.config import PRESETS, MetaConfig
+    from robo_l2l.losses import tip_mse
+
+    cfg = replace(MetaConfig(**PRESETS["quick"]), batch_size=2)
+    params = parameters.init_params(cfg)
+    plain, r = meta.meta_loss(params, cfg, 0)
+    weighted, r2 = meta.meta_loss(params, replace(cfg, tip_weight=7.0), 0)
+    tasks, _ = meta.draw_batch(cfg, 0)
+    extra = 7.0 * tip_mse(r.after.output, tasks).mean()
+    assert extra > 0
+    torch.testing.assert_close(weighted - plain, extra, rtol=1e-5, atol=1e-7)
+    (grad,) = torch.autograd.grad(weighted - plain, params["w_out"])
+    assert grad.abs().sum() > 0
