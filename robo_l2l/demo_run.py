@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from robo_l2l import deployment as dep
+from robo_l2l import device_cost
 from robo_l2l.closed_loop import Rollout, run_episode
 from robo_l2l.config import MetaConfig
 from robo_l2l.controller import ControllerWeights
@@ -85,6 +86,7 @@ def run_demo(
         "task_loss_after": float(learned.loss_after[0].cpu()),
         "devices_written": int(learned.devices_written.sum().cpu()),
         "clipped_commands": before.clipped_steps + after.clipped_steps,
+        "device_cost": device_cost.of_inner_loop(learned, cfg.rule, k_updates),
     }
     signals = (
         learned.learning_signals[0]

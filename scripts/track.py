@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robo_l2l import cli, deployment
+from robo_l2l import cli, deployment, device_cost
 from robo_l2l.atomic import atomic_write_text
 from robo_l2l.checkpoint import CheckpointFormatError
 from robo_l2l.closed_loop_pool import drive
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     n = args.targets
+    cost = device_cost.of_inner_loop(learned, cfg.rule, k)
     rows = {
         "before": summary_row(both.error_m[:n]),
         "after": summary_row(both.error_m[n:]),
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_targets": n,
         "seed": args.seed,
         "devices_written_mean": float(learned.devices_written.sum(0).double().mean()),
+        "device_cost": cost,
         "clipped_commands": int(both.clipped_steps.sum()),
         "workers": args.workers,
         "network_s": network_s,
@@ -135,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {r['mean_mm']:.1f} ± {r['ci95_mm'] or 0:.1f} | {r['worst_mm']:.1f} |\n"
             for name, r in rows.items()
         )
+        + f"\nOn-chip learning per target ({k} update(s), robo_l2l/device_cost.py): "
+        f"{cost['reset_pulses']:.0f} RESET and {cost['set_pulses']:.0f} SET pulses, "
+        f"{cost['programming_energy_nj']:.1f} nJ of programming; each trial's products "
+        f"{cost['trial_energy_analog_nj']:.1f} nJ on the PCM chip vs "
+        f"{cost['trial_energy_digital_nj']:.1f} nJ in float32 digital arithmetic; the updates' "
+        f"arithmetic {cost['update_arithmetic_nj']:.1f} nJ.\n"
         + f"\nDevices written per target: {record['devices_written_mean']:.0f}; commands clipped: "
         f"{record['clipped_commands']}; wall time {total_s:.1f} s (network {network_s:.1f} s, "
         f"{args.workers} PyBullet processes).\n"
