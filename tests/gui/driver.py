@@ -4,7 +4,7 @@
 
 Starts the command, waits for its start message (``keyboard shortcuts``), focuses the PyBullet
 window, then performs the steps named by ``--steps`` (comma separated): ``key:<keysym>`` holds a
-key for 0.6 s (``xdotool``), ``close`` asks the window manager's way to close the window (a
+key for 1.2 s (``xdotool``), ``close`` asks the window manager's way to close the window (a
 ``WM_DELETE_WINDOW`` client message, what a title-bar close button sends), ``wait:<s>``.
 Writes the command's return code, stdout and stderr to OUT.json.
 """
@@ -101,7 +101,9 @@ def _drive(proc: subprocess.Popen, args: argparse.Namespace) -> dict:
         kind, _, value = step.partition(":")
         if kind == "key":
             subprocess.run(["xdotool", "keydown", value], check=True)
-            time.sleep(0.6)
+            # held across several frames of the window's loop: at 0.6 s two keys went unseen
+            # once, with two trainings and the test suite sharing the 2 cores
+            time.sleep(1.2)
             subprocess.run(["xdotool", "keyup", value], check=True)
             time.sleep(1.5)
         elif kind == "close":
