@@ -44,26 +44,24 @@ class PerTask:
 Generator = torch.Generator | PerTask | None
 
 
-def randn(shape, generator: Generator, dtype=None, device=None) -> torch.Tensor:
-    """Standard normal ``shape``; per task when ``generator`` is :class:`PerTask`."""
+def _draw(sample, shape, generator: Generator, dtype, device) -> torch.Tensor:
     if isinstance(generator, PerTask):
         rows = [
-            torch.randn(tuple(shape[1:]), generator=g, dtype=dtype, device=device)
+            sample(tuple(shape[1:]), generator=g, dtype=dtype, device=device)
             for g in generator.rows(shape)
         ]
         return torch.stack(rows)
-    return torch.randn(shape, generator=generator, dtype=dtype, device=device)
+    return sample(shape, generator=generator, dtype=dtype, device=device)
+
+
+def randn(shape, generator: Generator, dtype=None, device=None) -> torch.Tensor:
+    """Standard normal ``shape``; per task when ``generator`` is :class:`PerTask`."""
+    return _draw(torch.randn, shape, generator, dtype, device)
 
 
 def rand(shape, generator: Generator, dtype=None, device=None) -> torch.Tensor:
     """Uniform on ``[0, 1)``, ``shape``; per task when ``generator`` is :class:`PerTask`."""
-    if isinstance(generator, PerTask):
-        rows = [
-            torch.rand(tuple(shape[1:]), generator=g, dtype=dtype, device=device)
-            for g in generator.rows(shape)
-        ]
-        return torch.stack(rows)
-    return torch.rand(shape, generator=generator, dtype=dtype, device=device)
+    return _draw(torch.rand, shape, generator, dtype, device)
 
 
 def bernoulli(p: torch.Tensor, generator: Generator) -> torch.Tensor:
