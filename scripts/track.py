@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         CheckpointFormatError,
         ValueError,
         RuntimeError,
+        FloatingPointError,
         FolderLockedError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
