@@ -93,6 +93,14 @@ def test_per_task_draws_do_not_depend_on_the_batch():
     with pytest.raises(ValueError, match="task axis first"):
         draws.randn((4, 5), PerTask(gens))
 
+    # across a refill of the blocks drawn ahead, rows still follow their own generator alone
+    def sequence(seeds):
+        per_task = PerTask([torch.Generator().manual_seed(s) for s in seeds])
+        return [draws.randn((len(seeds), n), per_task) for n in (draws.BLOCK - 10, 30, 5)]
+
+    for a, b in zip(sequence((1, 2, 3)), sequence((2, 3)), strict=True):
+        assert torch.equal(a[1:], b)
+
 
 def test_a_batch_that_does_not_split_is_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="does not split evenly over 3 processes"):

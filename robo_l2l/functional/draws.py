@@ -5,7 +5,14 @@ tensor: one array, one trial, one read per task). Given a plain ``torch.Generato
 one call, as torch makes it. Given :class:`PerTask` (one generator per task), row ``b`` comes
 from generator ``b`` alone, so a task's numbers do not depend on which other tasks share its
 batch: what lets ``torchrun`` split a meta-batch across processes without changing the result
-(:mod:`robo_l2l.distributed`). The price is one call per task per draw.
+(:mod:`robo_l2l.distributed`).
+
+Normal draws, the inner loop's per-step read noise among them, are served from per-task blocks
+of ``BLOCK`` values drawn ahead (one call per task per block, not per draw). Measured on the
+batch-90 natural inner loop with PCM (2 threads): per-task calls per draw made it 30-40 %
+slower than one generator (5.3 s against 3.7-4.3 s), per-task blocks 10 % (4.84 s against 4.41
+s, best of 4 each). Every row consumes its block in the same order,
+so row ``b`` still depends on generator ``b`` and the sequence of draws alone.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+
+BLOCK = 16_384  #: normal values drawn ahead per task
 
 
 class PerTask:
@@ -28,6 +37,24 @@ class PerTask:
                 f"per-task generators live on several devices: {sorted(map(str, devices))}"
             )
         self.device = self.generators[0].device
+        self._normal: dict = {}  # (dtype, device) -> [block (B, L), cursor]
+
+    def normal(self, shape: Sequence[int], dtype, device) -> torch.Tensor:
+        """Standard normal ``shape`` (task axis first) from the per-task blocks."""
+        self.rows(shape)
+        n = 1
+        for size in shape[1:]:
+            n *= int(size)
+        key = (dtype, str(device))
+        block, cursor = self._normal.get(key, (None, 0))
+        if block is None or cursor + n > block.shape[1]:
+            size = max(n, BLOCK)
+            rows = [
+                torch.randn(size, generator=g, dtype=dtype, device=device) for g in self.generators
+            ]
+            block, cursor = torch.stack(rows), 0
+        self._normal[key] = (block, cursor + n)
+        return block[:, cursor : cursor + n].reshape(tuple(shape))
 
     def __len__(self) -> int:
         return len(self.generators)
@@ -44,24 +71,22 @@ class PerTask:
 Generator = torch.Generator | PerTask | None
 
 
-def _draw(sample, shape, generator: Generator, dtype, device) -> torch.Tensor:
-    if isinstance(generator, PerTask):
-        rows = [
-            sample(tuple(shape[1:]), generator=g, dtype=dtype, device=device)
-            for g in generator.rows(shape)
-        ]
-        return torch.stack(rows)
-    return sample(shape, generator=generator, dtype=dtype, device=device)
-
-
 def randn(shape, generator: Generator, dtype=None, device=None) -> torch.Tensor:
     """Standard normal ``shape``; per task when ``generator`` is :class:`PerTask`."""
-    return _draw(torch.randn, shape, generator, dtype, device)
+    if isinstance(generator, PerTask):
+        return generator.normal(shape, dtype or torch.get_default_dtype(), device)
+    return torch.randn(shape, generator=generator, dtype=dtype, device=device)
 
 
 def rand(shape, generator: Generator, dtype=None, device=None) -> torch.Tensor:
     """Uniform on ``[0, 1)``, ``shape``; per task when ``generator`` is :class:`PerTask`."""
-    return _draw(torch.rand, shape, generator, dtype, device)
+    if isinstance(generator, PerTask):
+        rows = [
+            torch.rand(tuple(shape[1:]), generator=g, dtype=dtype, device=device)
+            for g in generator.rows(shape)
+        ]
+        return torch.stack(rows)
+    return torch.rand(shape, generator=generator, dtype=dtype, device=device)
 
 
 def bernoulli(p: torch.Tensor, generator: Generator) -> torch.Tensor:
