@@ -40,7 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(argv: list[str] | None = None):
     parser = cli.Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, type=Path, help="run folder (controller inside)")
-    parser.add_argument("--targets", type=cli.positive_int, default=128, help="held-out targets")
+    parser.add_argument(
+        "--targets", type=cli.positive_int, default=128, help="held-out targets (default 128)"
+    )
     parser.add_argument(
         "--seed",
         type=cli.seed,
@@ -50,7 +52,9 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument(
         "--k-updates", type=cli.positive_int, default=None, help="on-chip updates (default: run's)"
     )
-    parser.add_argument("--workers", type=cli.positive_int, default=2, help="PyBullet processes")
+    parser.add_argument(
+        "--workers", type=cli.positive_int, default=2, help="PyBullet processes (default 2)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     cli.add_threads_flag(parser)
     cli.add_device_flag(parser)
