@@ -21,7 +21,7 @@ from robo_l2l import deployment as dep
 from robo_l2l.inner_loop import RULES
 from robo_l2l.pcm import PCMConfig
 
-REGIMES = ("hardware", "software")
+REGIMES = ("hardware", "software", "agnostic")
 ARITHMETICS = dep.ARITHMETICS
 READOUT_LR_MODES = ("scalar", "per_synapse")
 MAX_SEED = 2**32 - 1  #: every generator seed derived from a run's seed fits torch's 64 bits
@@ -39,7 +39,9 @@ class MetaConfig:
     k_updates: int = 1
     """Inner e-prop updates per task (>= 1)."""
     regime: str = "hardware"
-    """hardware: PCM model in the loop (straight-through); software: ideal weights."""
+    """hardware: PCM model in the loop (straight-through); software: ideal weights; agnostic:
+    generic perturbations only, no PCM model (per-matrix scale, agnostic_weight_noise on every
+    written weight, updates rounded to the deployment's update levels)."""
     deployment: PCMConfig = field(default_factory=PCMConfig)
     """The PCM deployment (arithmetic, device age, drift compensation, update levels, noise):
     in the loop when hardware-aware, and for validation and evaluation."""
@@ -80,6 +82,15 @@ class MetaConfig:
     tool-tip position (m^2), the network's angular velocities integrated and mapped through the
     differentiable kinematics (on top of the 0.5 x MSE(FK) in the reference's task loss; 0:
     the reference's meta-loss). About 0.005 m^2 for a path 70 mm off."""
+    age_min_s: float = 0.0
+    """Hardware regime: shortest device age (s) of meta-training over ages; every task is read
+    at its own age, log-uniform on [age_min_s, age_max_s] (both 0: every task at the
+    deployment's t_inference; the presets *_ages use 1 s to 1 year)."""
+    age_max_s: float = 0.0
+    """Hardware regime: longest device age (s) of meta-training over ages (see age_min_s)."""
+    agnostic_weight_noise: float = 0.03
+    """Agnostic regime: std of the Gaussian error of every written weight, as a fraction of its
+    matrix's scale."""
     draws: str = "task"
     """How an iteration's random numbers are keyed: task (each task's trajectory and device
     noise from generators keyed by seed, iteration and the task's index: a meta-batch split
@@ -119,10 +130,34 @@ class MetaConfig:
             (self.threads >= 0, f"threads must be >= 0, got {self.threads}"),
             (self.write_cost >= 0, f"write_cost must be >= 0, got {self.write_cost}"),
             (self.tip_weight >= 0, f"tip_weight must be >= 0, got {self.tip_weight}"),
+            (
+                0 <= self.agnostic_weight_noise < 1,
+                f"agnostic_weight_noise must be in [0, 1), got {self.agnostic_weight_noise}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.age_range is not None:
+            dep.check_age_range(*self.age_range, self.deployment.t0_s)
+            if self.regime != "hardware" or self.deployment.ideal:
+                raise ValueError(
+                    "a device-age range (age_min_s, age_max_s) needs the hardware regime on PCM"
+                )
+
+    @property
+    def age_range(self) -> tuple[float, float] | None:
+        """``(age_min_s, age_max_s)`` of meta-training over device ages, or ``None`` (off).
+
+        Raises ``ValueError`` when only one of the two is given."""
+        if self.age_min_s == 0 and self.age_max_s == 0:
+            return None
+        if self.age_min_s == 0 or self.age_max_s == 0:
+            raise ValueError(
+                "give both age_min_s and age_max_s (s) for meta-training over device ages, got "
+                f"{self.age_min_s:g} and {self.age_max_s:g}"
+            )
+        return self.age_min_s, self.age_max_s
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -160,6 +195,10 @@ class MetaConfig:
         return MetaConfig(**values)
 
 
+_AGES = {"age_min_s": dep.AGE_RANGE_S[0], "age_max_s": dep.AGE_RANGE_S[1]}
+_COMPENSATED = {"deployment": {"drift_compensation": True}}
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's scale: batch 90, 100k iterations (a GPU job).
     "paper": {},
@@ -185,6 +224,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "validate_every": 50,
     },
 }
+# Meta-training over device ages (1 s to 1 year, log-uniform per task), global drift
+# compensation on; the same runs without it: --no-drift-compensation.
+PRESETS["quick_ages"] = {**PRESETS["quick"], **_AGES, **_COMPENSATED}
+PRESETS["quick_natural_ages"] = {**PRESETS["quick_natural"], **_AGES, **_COMPENSATED}
 
 
 def field_docs(cls: type = MetaConfig) -> dict[str, str]:

@@ -19,6 +19,8 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import torch
+
 from robo_l2l.pcm import PCMConfig
 
 ARITHMETICS = ("per_matrix", "reference")
@@ -152,3 +154,23 @@ def summary(pcm: PCMConfig) -> dict[str, Any]:
         "drift_compensation": False if pcm.ideal else pcm.drift_compensation,
         "deployment_text": describe(pcm),
     }
+
+
+#: The default device-age range of meta-training over ages (s): 1 s to 1 year.
+AGE_RANGE_S = (1.0, 365 * 86400.0)
+
+
+def check_age_range(low: float, high: float, t0_s: float = 1.0) -> tuple[float, float]:
+    """``(low, high)`` if both are device ages (:func:`check_age`) with ``low <= high``."""
+    low, high = check_age(low, t0_s), check_age(high, t0_s)
+    if low > high:
+        raise ValueError(f"device-age range is empty: {low:g} s > {high:g} s")
+    return low, high
+
+
+def sample_ages(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
+    r"""``n`` device ages (s, float64), log-uniform on ``[low, high]``:
+    :math:`t = \exp(\ln t_{lo} + u (\ln t_{hi} - \ln t_{lo}))`, :math:`u \sim \mathcal U(0, 1)`
+    (one ``torch.rand`` draw per age from ``generator``)."""
+    u = torch.rand(n, generator=generator, dtype=torch.float64)
+    return torch.exp(math.log(low) + u * (math.log(high) - math.log(low)))

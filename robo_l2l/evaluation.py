@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from robo_l2l.controller import ControllerWeights
+from robo_l2l.deployment import sample_ages
 from robo_l2l.families import sample_family
 from robo_l2l.inner_loop import InnerRule, inner_loop
 from robo_l2l.pcm import PCMConfig
@@ -55,9 +56,11 @@ def evaluate(
     batch_size: int,
     seed: int,
     family: str = "brownian",
+    age_range: tuple[float, float] | None = None,
 ) -> BatchStats:
     """Run the inner loop on ``n_batches`` fresh batches of tasks of ``family`` (seeded by
-    ``seed``; :mod:`robo_l2l.families`)."""
+    ``seed``; :mod:`robo_l2l.families`), read at ``pcm.t_inference_s`` or, given
+    ``age_range`` (s), each task at its own log-uniform age (drawn after its batch's tasks)."""
     if n_batches < 1 or batch_size < 1:
         raise ValueError(f"need n_batches >= 1 and batch_size >= 1, got {n_batches}, {batch_size}")
     stats = BatchStats()
@@ -66,7 +69,8 @@ def evaluate(
     for b in range(n_batches):
         generator = torch.Generator().manual_seed(task_seed(seed, b))
         tasks = sample_family(family, batch_size, generator)
-        r = inner_loop(weights, tasks, rule, pcm, noise)
+        ages = None if age_range is None else sample_ages(batch_size, *age_range, generator)
+        r = inner_loop(weights, tasks, rule, pcm, noise, ages=ages)
         stats.loss_before.append(r.loss_before.mean().item())
         stats.loss_after.append(r.loss_after.mean().item())
         stats.losses_per_update.append(r.losses.mean(1).tolist())

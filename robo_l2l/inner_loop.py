@@ -100,6 +100,7 @@ def inner_loop(
     generator: torch.Generator,
     neuron: LIFParameters = LIFParameters(),
     task_mean: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ages: torch.Tensor | None = None,
 ) -> InnerLoopResult:
     """Learn ``tasks`` on the chip with ``rule`` under deployment ``pcm`` (see module doc).
 
@@ -107,6 +108,8 @@ def inner_loop(
     task: :class:`robo_l2l.functional.draws.PerTask`); the function is differentiable w.r.t.
     ``weights`` (straight-through for clipping and quantisation). ``task_mean`` pools the rate
     regulariser over a meta-batch split across processes (see :mod:`robo_l2l.distributed`).
+    ``ages`` ``(B,)`` (s): each task's arrays are read that long after programming instead of
+    ``pcm.t_inference_s`` (meta-training over device ages).
     """
     if not isinstance(rule, InnerRule):
         raise TypeError(f"rule must be an InnerRule, got {type(rule).__name__}")
@@ -119,7 +122,7 @@ def inner_loop(
     clock = clock_input(n_steps, dtype).to(device)
 
     arrays = {
-        name: pcm_model.deploy(getattr(weights, name), batch_size, pcm, generator)
+        name: pcm_model.deploy(getattr(weights, name), batch_size, pcm, generator, ages)
         for name in ("w_in", "w_rec", "w_out")
     }
 

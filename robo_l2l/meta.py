@@ -8,8 +8,10 @@ devices, test trial) and backpropagates the test-trial loss
 
 through all of it to the initial weights (straight-through for clipping and quantisation; device
 noise is not differentiated), then takes an Adam step (Ortner et al. 2025: Adam 1.5e-3,
-x0.99 every 500 iterations). ``hardware`` regime: the run's PCM deployment is in the loop;
-``software``: ideal weights (and no quantisation), deployed on PCM only at evaluation.
+x0.99 every 500 iterations). ``hardware`` regime: the run's PCM deployment is in the loop,
+each task read at its own device age when the config gives an age range; ``software``: ideal
+weights (and no quantisation); ``agnostic``: generic perturbations without a PCM model
+(:meth:`robo_l2l.pcm.PCMConfig.generic`). The last two meet the PCM model at evaluation only.
 
 Every random draw of iteration ``i`` comes from generators seeded by ``(seed, i)`` and, with
 ``draws="task"`` (the default), the task's index in the batch, so a run resumed from a
@@ -24,6 +26,7 @@ from typing import NamedTuple
 import torch
 
 from robo_l2l.config import MetaConfig
+from robo_l2l.deployment import sample_ages
 from robo_l2l.distributed import Shard
 from robo_l2l.functional.draws import PerTask
 from robo_l2l.inner_loop import InnerLoopResult, InnerRule, inner_loop
@@ -34,8 +37,13 @@ from robo_l2l.tasks import Trajectories, sample_trajectories
 
 
 def training_deployment(cfg: MetaConfig) -> PCMConfig:
-    """The deployment in the loop: the run's when hardware-aware, ideal weights otherwise."""
-    return cfg.deployment if cfg.regime == "hardware" else PCMConfig.ideal_weights()
+    """The deployment in the loop: the run's when hardware-aware, generic perturbations when
+    agnostic, ideal weights when software-only."""
+    if cfg.regime == "hardware":
+        return cfg.deployment
+    if cfg.regime == "agnostic":
+        return PCMConfig.generic(cfg.agnostic_weight_noise, cfg.deployment.update_levels)
+    return PCMConfig.ideal_weights()
 
 
 def inner_rule(cfg: MetaConfig) -> InnerRule:
@@ -82,6 +90,25 @@ def draw_batch(
     return tasks.to(cfg.device), PerTask([noise for _, noise in pairs])
 
 
+def age_generator(cfg: MetaConfig, iteration: int, index: int) -> torch.Generator:
+    """The generator of task ``index``'s device age at iteration ``iteration`` (CPU), its own
+    stream beside :func:`task_generators`'."""
+    base = (((cfg.seed + 1) * 1_000_000_007 + iteration) * 1_000_003 + index) * 2
+    return torch.Generator().manual_seed((base + 2**61 + 1) % 2**62)
+
+
+def draw_ages(cfg: MetaConfig, iteration: int, shard: Shard | None = None) -> torch.Tensor | None:
+    """Device ages (s) of this process's tasks, log-uniform over ``cfg.age_range`` and keyed by
+    (seed, iteration, task index); ``None`` when the run trains at one age."""
+    if cfg.age_range is None:
+        return None
+    shard = shard or Shard(batch_size=cfg.batch_size)
+    low, high = cfg.age_range
+    return torch.cat(
+        [sample_ages(1, low, high, age_generator(cfg, iteration, i)) for i in shard.indices]
+    )
+
+
 def outer_lr(cfg: MetaConfig, iteration: int) -> float:
     """Step schedule: ``lr * lr_decay ** (iteration // lr_decay_every)``."""
     return cfg.lr * cfg.lr_decay ** (iteration // cfg.lr_decay_every)
@@ -112,6 +139,7 @@ def meta_loss(
         training_deployment(cfg),
         noise,
         task_mean=shard.task_mean if pooled else None,
+        ages=draw_ages(cfg, iteration, shard),
     )
     tip = tip_mse(result.after.output, tasks) if cfg.tip_weight > 0 else None
     if not pooled:  # as runs before draws="task" computed it (bit for bit)

@@ -18,6 +18,9 @@ Two arithmetics:
 
 Updates are quantised to ``scale / update_levels``; only devices whose quantised update is
 non-zero are written (and counted).
+
+Device age: every array is read ``PCMConfig.t_inference_s`` after programming, or at its own
+task's age when :func:`deploy` is given one age per task (meta-training over device ages).
 """
 
 from __future__ import annotations
@@ -75,6 +78,11 @@ class PCMConfig:
     """An update is added to the weight the devices hold now (drifted, as read without read
     noise) instead of to the last software target, so a rewritten weight drifts again as a
     whole (the reference's few-shot ``re_program(W, dW)``)."""
+    weight_noise: float = 0.0
+    """Generic additive Gaussian error of every written weight, std as a fraction of the
+    matrix's scale, drawn at deployment and on every rewrite (per-matrix arithmetic only). Not a
+    PCM property: with drift, read and programming noise off it is the hardware-agnostic
+    perturbation of meta-training (any analog array: write error plus update rounding)."""
 
     def __post_init__(self) -> None:
         if self.g_max_us <= 0:
@@ -87,6 +95,10 @@ class PCMConfig:
             raise ValueError(f"update_levels must be an integer >= 0, got {self.update_levels}")
         if not 0 <= self.initial_jitter < 1:
             raise ValueError(f"initial_jitter must be in [0, 1), got {self.initial_jitter}")
+        if not 0 <= self.weight_noise < 1:
+            raise ValueError(f"weight_noise must be in [0, 1), got {self.weight_noise}")
+        if self.weight_noise > 0 and (self.reference_arithmetic or self.ideal):
+            raise ValueError("weight_noise needs the per-matrix arithmetic (not ideal/reference)")
         if self.read_noise_mode not in ("per_output", "per_weight"):
             raise ValueError(
                 f"read_noise_mode must be 'per_output' or 'per_weight', got {self.read_noise_mode!r}"
@@ -95,6 +107,19 @@ class PCMConfig:
     @staticmethod
     def ideal_weights() -> PCMConfig:
         return PCMConfig(ideal=True, update_levels=0)
+
+    @staticmethod
+    def generic(weight_noise: float = 0.03, update_levels: int = 16) -> PCMConfig:
+        """No PCM physics: per-matrix scale, clipping to it, ``weight_noise`` on every written
+        weight and updates rounded to ``scale / update_levels`` (hardware-agnostic training)."""
+        return PCMConfig(
+            programming_noise=False,
+            drift=False,
+            read_noise=False,
+            initial_jitter=0.0,
+            weight_noise=weight_noise,
+            update_levels=update_levels,
+        )
 
     @staticmethod
     def reference() -> PCMConfig:
@@ -118,8 +143,9 @@ class DeployedMatrix(NamedTuple):
             reference mode: ``clip(target) + programming error`` (weight units).
         nu: drift exponents drawn at each device's last programming ``(B, n, m)``.
         scale: weight that maps to ``g_max`` ``(B, 1, 1)``.
-        weight: what the array computes with at ``t_inference_s`` (differentiable).
+        weight: what the array computes with at its age (differentiable).
         read_std: std of one device's read noise in weight units, or ``None`` (ideal).
+        age: time between programming and reading (s): a float, or one per task ``(B, 1, 1)``.
     """
 
     target: torch.Tensor
@@ -128,6 +154,7 @@ class DeployedMatrix(NamedTuple):
     scale: torch.Tensor
     weight: torch.Tensor
     read_std: torch.Tensor | None
+    age: float | torch.Tensor
 
 
 def _weight_at(
@@ -136,7 +163,7 @@ def _weight_at(
     nu: torch.Tensor,
     scale: torch.Tensor,
     cfg: PCMConfig,
-    t: float,
+    t: float | torch.Tensor,
 ) -> torch.Tensor:
     f = F.drift_factor(nu, t, cfg.t0_s) if cfg.drift else torch.ones_like(nu)
     if cfg.reference_arithmetic:
@@ -155,12 +182,13 @@ def _finish(
     nu: torch.Tensor,
     scale: torch.Tensor,
     cfg: PCMConfig,
+    age: float | torch.Tensor,
 ) -> DeployedMatrix:
-    weight = _weight_at(target, programmed, nu, scale, cfg, cfg.t_inference_s)
+    weight = _weight_at(target, programmed, nu, scale, cfg, age)
     read_std = None
     if cfg.read_noise:
         std_fn = F.read_noise_std_per_weight if per_weight(cfg) else F.read_noise_std
-        read_std = scale * std_fn(weight.detach() / scale, cfg.t_inference_s, g_max=cfg.g_max_us)
+        read_std = scale * std_fn(weight.detach() / scale, age, g_max=cfg.g_max_us)
     if cfg.drift_compensation and cfg.drift:
         # A digital gain per matrix, measured once: it scales the read noise with the signal.
         fresh = _weight_at(target, programmed, nu, scale, cfg, cfg.t0_s).detach()
@@ -172,21 +200,46 @@ def _finish(
     for name, value in (("weight", weight), ("read_std", read_std)):
         if value is not None and not torch.isfinite(value).all():
             raise FloatingPointError(f"PCM model produced non-finite {name}")
-    return DeployedMatrix(target, programmed, nu, scale, weight, read_std)
+    return DeployedMatrix(target, programmed, nu, scale, weight, read_std, age)
+
+
+def task_ages(ages: torch.Tensor, batch_size: int, cfg: PCMConfig, like: torch.Tensor):
+    """Per-task device ages ``(B,)`` (s) as ``(B, 1, 1)`` in ``like``'s dtype and device."""
+    if ages.shape != (batch_size,):
+        raise ValueError(f"need one device age per task ({batch_size},), got {tuple(ages.shape)}")
+    if not (torch.isfinite(ages).all() and (ages >= cfg.t0_s).all()):
+        raise ValueError(
+            f"device ages must be finite and >= t0 = {cfg.t0_s:g} s, got "
+            f"{ages.min().item():g}..{ages.max().item():g}"
+        )
+    return ages.to(dtype=like.dtype, device=like.device).view(batch_size, 1, 1)
+
+
+def _weight_error(g: torch.Tensor, cfg: PCMConfig, generator: torch.Generator) -> torch.Tensor:
+    """``cfg.weight_noise`` x N(0, 1) per weight (normalised units), or 0 when off."""
+    if cfg.weight_noise == 0:
+        return torch.zeros_like(g)
+    return cfg.weight_noise * draws.randn(g.shape, generator, dtype=g.dtype, device=g.device)
 
 
 def deploy(
-    w: torch.Tensor, batch_size: int, cfg: PCMConfig, generator: torch.Generator
+    w: torch.Tensor,
+    batch_size: int,
+    cfg: PCMConfig,
+    generator: torch.Generator,
+    ages: torch.Tensor | None = None,
 ) -> DeployedMatrix:
-    """Program software weights ``w`` (``(n, m)`` or ``(B, n, m)``) onto one array per task."""
+    """Program software weights ``w`` (``(n, m)`` or ``(B, n, m)``) onto one array per task,
+    read ``cfg.t_inference_s`` after programming or at each task's age ``ages`` ``(B,)`` (s)."""
     if w.ndim not in (2, 3) or (w.ndim == 3 and w.shape[0] != batch_size):
         raise ValueError(f"weights must be (n, m) or ({batch_size}, n, m), got {tuple(w.shape)}")
     if not torch.isfinite(w).all():
         raise ValueError("cannot deploy weights containing NaN or inf")
+    age = cfg.t_inference_s if ages is None else task_ages(ages, batch_size, cfg, w)
     target = w.expand(batch_size, *w.shape[-2:]) if w.ndim == 2 else w
     if cfg.ideal:
         one = torch.ones((), dtype=w.dtype, device=w.device)
-        return DeployedMatrix(target, target, torch.zeros_like(target), one, w, None)
+        return DeployedMatrix(target, target, torch.zeros_like(target), one, w, None, age)
     shape = target.shape
     jitter = cfg.initial_jitter * (
         2 * draws.rand(shape, generator, dtype=w.dtype, device=w.device) - 1
@@ -198,10 +251,13 @@ def deploy(
     else:
         scale = target.detach().abs().amax((-2, -1), keepdim=True).clamp_min(1e-12)
         g = target / scale
-        programmed = torch.sign(g).detach() * F.ste_clamp(g.abs() + jitter, 0.0, 1.0)
+        if cfg.weight_noise > 0:
+            programmed = F.ste_clamp(g + _weight_error(g, cfg, generator), -1.0, 1.0)
+        else:
+            programmed = torch.sign(g).detach() * F.ste_clamp(g.abs() + jitter, 0.0, 1.0)
         g_for_drift = programmed
     nu = F.drift_exponents(g_for_drift, generator) if cfg.drift else torch.zeros_like(target)
-    return _finish(target, programmed, nu, scale, cfg)
+    return _finish(target, programmed, nu, scale, cfg, age)
 
 
 class Reprogrammed(NamedTuple):
@@ -233,7 +289,9 @@ def apply_update(
     if cfg.ideal:
         new_target = matrix.target + delta
         written = delta != 0
-        m = DeployedMatrix(new_target, new_target, matrix.nu, matrix.scale, new_target, None)
+        m = DeployedMatrix(
+            new_target, new_target, matrix.nu, matrix.scale, new_target, None, matrix.age
+        )
         return Reprogrammed(m, written, delta)
     written = (delta != 0).detach()
     base = matrix.weight if cfg.update_adds_to_read_value else matrix.target
@@ -255,16 +313,21 @@ def apply_update(
     else:
         g = F.ste_clamp(new_target / matrix.scale, -1.0, 1.0)
         programmed_new = F.program(g, generator, cfg.g_max_us) if cfg.programming_noise else g
+        if cfg.weight_noise > 0:
+            programmed_new = F.ste_clamp(
+                programmed_new + _weight_error(g, cfg, generator), -1.0, 1.0
+            )
         g_for_drift = programmed_new
     nu_new = F.drift_exponents(g_for_drift, generator) if cfg.drift else matrix.nu
     target = torch.where(written, new_target, matrix.target)
     programmed = torch.where(written, programmed_new, matrix.programmed)
     nu = torch.where(written, nu_new, matrix.nu)
-    return Reprogrammed(_finish(target, programmed, nu, matrix.scale, cfg), written, delta)
+    matrix = _finish(target, programmed, nu, matrix.scale, cfg, matrix.age)
+    return Reprogrammed(matrix, written, delta)
 
 
 def read_at(matrix: DeployedMatrix, cfg: PCMConfig, t: float) -> DeployedMatrix:
     """The same devices read ``t`` seconds after their programming (drift re-evaluated)."""
     if cfg.ideal:
         return matrix
-    return _finish(matrix.target, matrix.programmed, matrix.nu, matrix.scale, cfg.at_time(t))
+    return _finish(matrix.target, matrix.programmed, matrix.nu, matrix.scale, cfg.at_time(t), t)

@@ -39,14 +39,18 @@ RESUMABLE_CHANGES = ("iterations", "threads")
 
 
 def validate(params: dict[str, torch.Tensor], cfg: MetaConfig) -> dict[str, float]:
-    """Held-out loss before/after the inner update(s) on the run's deployment (fixed tasks)."""
+    """Held-out loss before/after the inner update(s) on the run's deployment (fixed tasks;
+    over the run's device-age range when it trains over ages). An agnostic run never meets the
+    PCM model: it validates with its generic perturbations."""
+    pcm = meta.training_deployment(cfg) if cfg.regime == "agnostic" else cfg.deployment
     stats = evaluate(
         controller(params, detach=True),
         meta.inner_rule(cfg),
-        cfg.deployment,
+        pcm,
         cfg.val_batches,
         cfg.val_batch_size,
         seed=VALIDATION_SEED_OFFSET + cfg.seed,
+        age_range=cfg.age_range,
     )
     s = stats.summary()
     return {

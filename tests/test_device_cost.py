@@ -10,7 +10,7 @@ from robo_l2l.pcm import DeployedMatrix
 
 def _matrix(target):
     t = torch.tensor(target, dtype=torch.float32).unsqueeze(0)  # one task
-    return DeployedMatrix(t, t, torch.zeros_like(t), torch.ones(1, 1, 1), t, None)
+    return DeployedMatrix(t, t, torch.zeros_like(t), torch.ones(1, 1, 1), t, None, 32.0)
 
 
 def test_pulses_follow_the_scheme():

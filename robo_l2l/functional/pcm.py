@@ -70,15 +70,33 @@ def drift_exponents(g: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     return (mu + sigma * noise).abs()
 
 
-def drift_factor(nu: torch.Tensor, t: float, t0: float) -> torch.Tensor:
-    """:math:`(t / t_0)^{-\\nu}` for a time ``t >= t0`` (s) after programming."""
-    if not (t > 0 and t0 > 0):
-        raise ValueError(f"drift needs t > 0 and t0 > 0 (seconds), got t={t}, t0={t0}")
-    return torch.exp(-nu * math.log(t / t0))
+def _log(x: float | torch.Tensor) -> float | torch.Tensor:
+    return torch.log(x) if isinstance(x, torch.Tensor) else math.log(x)
+
+
+def _sqrt_log(x: float | torch.Tensor) -> float | torch.Tensor:
+    return torch.sqrt(torch.log(x)) if isinstance(x, torch.Tensor) else math.sqrt(math.log(x))
+
+
+def _check_time(t: float | torch.Tensor, name: str = "t") -> None:
+    ok = bool((t > 0).all()) if isinstance(t, torch.Tensor) else t > 0
+    if not ok:
+        raise ValueError(f"drift needs {name} > 0 (seconds), got {t}")
+
+
+def drift_factor(nu: torch.Tensor, t: float | torch.Tensor, t0: float) -> torch.Tensor:
+    """:math:`(t / t_0)^{-\\nu}` for a time ``t`` (s) after programming.
+
+    ``t`` is one time for every device or a tensor that broadcasts against ``nu`` (e.g. one
+    device age per task, ``(B, 1, 1)``).
+    """
+    _check_time(t)
+    _check_time(t0, "t0")
+    return torch.exp(-nu * _log(t / t0))
 
 
 def read_noise_std(
-    g: torch.Tensor, t: float, t_read: float = T_READ_S, g_max: float = G_MAX_US
+    g: torch.Tensor, t: float | torch.Tensor, t_read: float = T_READ_S, g_max: float = G_MAX_US
 ) -> torch.Tensor:
     """1/f read noise of one weight in normalised units (divide by ``g_max`` applied).
 
@@ -86,11 +104,12 @@ def read_noise_std(
         Q_s = \\min(0.0088 / |G|^{0.65}, 0.2), \\quad
         \\sigma_{read} = |G|\\, Q_s \\sqrt{\\ln\\frac{t + t_{read}}{t_{read}}} / \\sqrt 2
 
-    with ``G`` in uS and ``t`` (s) the time since programming. Not differentiated.
+    with ``G`` in uS and ``t`` (s) the time since programming (a float, or a tensor that
+    broadcasts against ``g``). Not differentiated.
     """
     big_g = g.detach().abs() * g_max
     q_s = torch.clamp(0.0088 / big_g.clamp_min(_TINY) ** 0.65, max=0.2)
-    window = math.sqrt(math.log((t + t_read) / t_read))
+    window = _sqrt_log((t + t_read) / t_read)
     return big_g * q_s * window / math.sqrt(2.0) / g_max
 
 
@@ -164,7 +183,7 @@ def quantize_stochastic(
 
 
 def read_noise_std_per_weight(
-    g: torch.Tensor, t: float, t_read: float = T_READ_S, g_max: float = G_MAX_US
+    g: torch.Tensor, t: float | torch.Tensor, t_read: float = T_READ_S, g_max: float = G_MAX_US
 ) -> torch.Tensor:
     """Read noise of one device read once per call (the reference's few-shot readout).
 
@@ -175,7 +194,7 @@ def read_noise_std_per_weight(
     """
     big_g = g.detach().abs() * g_max
     q_s = torch.clamp(0.0088 / big_g.clamp_min(_TINY) ** 0.65, max=0.2)
-    window = math.sqrt(math.log((t + t_read) / (2.0 * t_read)))
+    window = _sqrt_log((t + t_read) / (2.0 * t_read))
     return big_g * q_s * window / g_max
 
 
