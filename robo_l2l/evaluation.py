@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from robo_l2l import device_cost
 from robo_l2l.controller import ControllerWeights
 from robo_l2l.deployment import sample_ages
 from robo_l2l.families import sample_family
@@ -21,6 +22,8 @@ class BatchStats:
     loss_after: list[float] = field(default_factory=list)
     losses_per_update: list[list[float]] = field(default_factory=list)  #: [batch][k]
     devices_written: list[float] = field(default_factory=list)  #: per task, all updates
+    device_cost: list[dict[str, float]] = field(default_factory=list)  #: per batch, per task
+    #: means (:func:`robo_l2l.device_cost.of_inner_loop`)
     n_tasks: int = 0
 
     @staticmethod
@@ -75,5 +78,6 @@ def evaluate(
         stats.loss_after.append(r.loss_after.mean().item())
         stats.losses_per_update.append(r.losses.mean(1).tolist())
         stats.devices_written.append(r.devices_written.sum(0).double().mean().item())
+        stats.device_cost.append(device_cost.of_inner_loop(r, rule.kind, rule.k_updates))
         stats.n_tasks += batch_size
     return stats

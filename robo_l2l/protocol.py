@@ -27,6 +27,17 @@ AGES_S = (1.0, 32.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0)
 READOUT_K = (1, 2, 3, 4, 5)
 MIN_BATCHES = 10  #: the protocol's minimum (README figures); fewer is a smoke run
 DEFAULT_FIRST_SEED = 100
+#: Device-cost figures of a row (robo_l2l.device_cost): pulses and programming energy per task
+#: (PCM rows; ``None`` for software rows), MVMs of one trial and the updates' digital arithmetic.
+PULSE_KEYS = ("reset_pulses", "set_pulses", "programming_energy_nj")
+COST_KEYS = (
+    *PULSE_KEYS,
+    "trial_macs",
+    "trial_energy_analog_nj",
+    "trial_energy_digital_nj",
+    "update_macs",
+    "update_arithmetic_nj",
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,9 @@ def run_protocol(
         before = summarize([s.loss_before[0] for s in per_batch])
         after = summarize([s.loss_after[0] for s in per_batch])
         devices = summarize([s.devices_written[0] for s in per_batch])
+        cost = {
+            key: sum(s.device_cost[0][key] for s in per_batch) / len(per_batch) for key in COST_KEYS
+        }
         out.append(
             {
                 "rule": cfg.rule,
@@ -111,6 +125,8 @@ def run_protocol(
                 "loss_after_std": after["std"],
                 "loss_after_ci95": after["ci95"],
                 "devices_written_mean": devices["mean"],
+                **{f"{key}_mean": None if row.pcm.ideal else cost[key] for key in PULSE_KEYS},
+                **{key: cost[key] for key in COST_KEYS if key not in PULSE_KEYS},
                 "n_batches": len(seeds),
                 "batch_size": batch_size,
                 "n_tasks": batch_size * len(seeds),
@@ -133,8 +149,9 @@ def markdown(rows: Sequence[dict]) -> str:
     first = rows[0]
     head = (
         "| rule | deployment | init | K | quantised | device age | drift comp. "
-        "| loss before | loss after | std after (batches) | devices/task |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| loss before | loss after | std after (batches) | devices/task "
+        "| RESET / SET pulses | programming (nJ) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in rows:
@@ -145,7 +162,7 @@ def markdown(rows: Sequence[dict]) -> str:
             f"{'yes' if r['drift_compensation'] else 'no'} | "
             f"{_pm(r['loss_before_mean'], r['loss_before_ci95'])} | "
             f"{_pm(r['loss_after_mean'], r['loss_after_ci95'])} | {std} | "
-            f"{r['devices_written_mean']:.0f} |"
+            f"{r['devices_written_mean']:.0f} | {_pulses(r)} |"
         )
     seeds = first["seeds"]
     return (
@@ -155,6 +172,31 @@ def markdown(rows: Sequence[dict]) -> str:
         + head
         + "\n".join(lines)
         + "\n"
+        + _energy_note(first)
+    )
+
+
+def _pulses(r: dict) -> str:
+    """``RESET / SET | nJ`` of a row; ``- | -`` for software rows and tables written before the
+    device cost was part of the protocol."""
+    if r.get("reset_pulses_mean") is None:
+        return "- | -"
+    return (
+        f"{r['reset_pulses_mean']:.0f} / {r['set_pulses_mean']:.0f} | "
+        f"{r['programming_energy_nj_mean']:.1f}"
+    )
+
+
+def _energy_note(r: dict) -> str:
+    if "trial_macs" not in r:
+        return ""
+    return (
+        f"\nPulses and programming energy per task, all updates (robo_l2l/device_cost.py: RESET "
+        f"+ 10 SET with verify per written device, + RESET on a sign flip). One trial: "
+        f"{r['trial_macs']:,.0f} MACs, {r['trial_energy_analog_nj']:,.0f} nJ on the PCM chip vs "
+        f"{r['trial_energy_digital_nj']:,.0f} nJ in float32 digital arithmetic; the updates' "
+        f"digital arithmetic (rule {r['rule']}, K = {r['k_updates']} of the first row): "
+        f"{r['update_arithmetic_nj']:.1f} nJ.\n"
     )
 
 

@@ -7,7 +7,11 @@
 Every row on one batch of --batch-size tasks per seed of --seeds (default 100-109: 10 batches,
 320 tasks): mean, std over batches and 95% CI (Student t). Rows (robo_l2l.protocol): software
 vs PCM; meta-trained vs random initial weights; quantised vs not; device ages 1 s / 32 s / 1 h /
-1 day / 1 month / 1 year with and without drift compensation; for the readout rule K = 1..5.
+1 day / 1 month / 1 year with and without drift compensation; for the readout rule K = 1..5;
+every PCM row with its device cost (pulses, programming energy; robo_l2l/device_cost.py). Then
+the closed-loop row: --tracking-targets held-out targets (default 32, seed = the first of
+--seeds) learnt on the chip at the base deployment and driven in PyBullet (robo_l2l/tracking.py):
+tool-tip tracking error before and after, mean ± 95% CI and worst, in mm (closed_loop.json).
 Writes eval.json and eval.md to --out (default runs/evaluate/<run>-<first seed>-<time>/; the
 shipped tables in results/<run>/ are rewritten only when --out names that folder) and prints the
 table. --ideal / --t-inference / --drift-compensation change the run's deployment, the base of
@@ -21,7 +25,7 @@ import json
 import sys
 from pathlib import Path
 
-from robo_l2l import cli, deployment, protocol
+from robo_l2l import cli, deployment, protocol, tracking
 from robo_l2l.atomic import atomic_write_text
 from robo_l2l.checkpoint import CheckpointFormatError
 from robo_l2l.controller_file import load_controller
@@ -43,6 +47,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=cli.positive_int, default=32, help="tasks per batch")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--tracking-targets",
+        type=cli.nonnegative_int,
+        default=32,
+        help="targets of the closed-loop row (default 32; 0: no closed-loop row)",
+    )
+    parser.add_argument(
+        "--workers", type=cli.positive_int, default=2, help="PyBullet processes (default 2)"
+    )
     cli.add_threads_flag(parser)
     cli.add_device_flag(parser)
     cli.add_family_flag(parser)
@@ -52,6 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.seed_list = protocol.parse_seed_range(args.seeds)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.tracking_targets == 1:
+        parser.error("--tracking-targets needs >= 2 targets for a confidence interval (or 0)")
     return args
 
 
@@ -82,6 +97,19 @@ def main(argv: list[str] | None = None) -> int:
             args.family,
         )
         table = protocol.markdown(results)
+        closed = None
+        if args.tracking_targets:
+            closed = tracking.track(
+                weights,
+                cfg,
+                base,
+                args.tracking_targets,
+                args.seed_list[0],
+                family=args.family,
+                workers=args.workers,
+            )
+            table += tracking.markdown_row(closed)
+            atomic_write_text(out / "closed_loop.json", json.dumps(closed, indent=1) + "\n")
         atomic_write_text(out / "eval.json", json.dumps(results, indent=1) + "\n")
         atomic_write_text(out / "eval.md", table)
     except (
@@ -89,12 +117,17 @@ def main(argv: list[str] | None = None) -> int:
         CheckpointFormatError,
         ValueError,
         RuntimeError,
+        FloatingPointError,
         FolderLockedError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(table)
-    print(json.dumps({"out": str(out), "rows": len(results), "n_tasks": results[0]["n_tasks"]}))
+    brief = {"out": str(out), "rows": len(results), "n_tasks": results[0]["n_tasks"]}
+    if closed is not None:
+        brief |= {f"closed_loop_{k}_mean_mm": closed[k]["mean_mm"] for k in ("before", "after")}
+        brief |= {f"closed_loop_{k}_worst_mm": closed[k]["worst_mm"] for k in ("before", "after")}
+    print(json.dumps(brief))
     return 0
 
 

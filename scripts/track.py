@@ -18,21 +18,14 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from robo_l2l import cli, deployment, device_cost
+from robo_l2l import cli, deployment
 from robo_l2l.atomic import atomic_write_text
 from robo_l2l.checkpoint import CheckpointFormatError
-from robo_l2l.closed_loop_pool import drive
 from robo_l2l.controller_file import load_controller
-from robo_l2l.families import sample_family
-from robo_l2l.inner_loop import InnerRule, inner_loop
 from robo_l2l.run_folder import FolderLockedError, check_output_folder, default_run_folder
-from robo_l2l.statistics import summarize
+from robo_l2l.tracking import track
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,18 +56,6 @@ def parse_args(argv: list[str] | None = None):
     return parser.parse_args(argv)
 
 
-def summary_row(error_m: np.ndarray) -> dict:
-    """Mean (95% CI over targets) and worst of the per-target mean error, in mm."""
-    per_target = 1e3 * error_m.mean(1)
-    s = summarize([float(v) for v in per_target])
-    return {
-        "mean_mm": s["mean"],
-        "ci95_mm": s["ci95"],
-        "worst_mm": float(per_target.max()),
-        "per_target_mm": [round(float(v), 3) for v in per_target],
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.set_threads(args.threads)
@@ -83,22 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         pcm = cli.deployment_from_args(args, cfg.deployment)
         out = args.out or default_run_folder(ROOT, "track", args.run.name, args.seed)
         check_output_folder(out)
-        k = cfg.k_updates if args.k_updates is None else args.k_updates
-        rule = InnerRule(cfg.rule, k, cfg.inner_lr)
-        start = time.perf_counter()
-        generator = torch.Generator().manual_seed(args.seed)
-        targets = sample_family(args.family, args.targets, generator)
-        noise = torch.Generator(device=args.device).manual_seed(args.seed + 1)
-        with torch.no_grad():
-            learned = inner_loop(weights, targets, rule, pcm, noise)
-        commands = {
-            "before": learned.before.output.cpu().numpy(),
-            "after": learned.after.output.cpu().numpy(),
-        }
-        network_s = time.perf_counter() - start
-        twice = targets[torch.cat([torch.arange(args.targets)] * 2)]
-        both = drive(twice, np.concatenate([commands["before"], commands["after"]]), args.workers)
-        total_s = time.perf_counter() - start
+        record = track(
+            weights, cfg, pcm, args.targets, args.seed, args.k_updates, args.family, args.workers
+        )
     except (
         FileNotFoundError,
         CheckpointFormatError,
@@ -109,28 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    n = args.targets
-    cost = device_cost.of_inner_loop(learned, cfg.rule, k)
-    rows = {
-        "before": summary_row(both.error_m[:n]),
-        "after": summary_row(both.error_m[n:]),
-    }
-    record = {
-        "run": args.run.name,
-        "rule": cfg.rule,
-        "k_updates": k,
-        **deployment.summary(pcm),
-        "family": args.family,
-        "n_targets": n,
-        "seed": args.seed,
-        "devices_written_mean": float(learned.devices_written.sum(0).double().mean()),
-        "device_cost": cost,
-        "clipped_commands": int(both.clipped_steps.sum()),
-        "workers": args.workers,
-        "network_s": network_s,
-        "total_s": total_s,
-        **rows,
-    }
+    n, k, cost = args.targets, record["k_updates"], record["device_cost"]
+    rows = {"before": record["before"], "after": record["after"]}
+    record = {"run": args.run.name, **record}
+    total_s, network_s = record["total_s"], record["network_s"]
     table = (
         f"# Closed-loop tracking of `{args.run.name}`\n\n"
         f"Regenerate: `python scripts/track.py --run {args.run} --targets {n} --seed {args.seed} "

@@ -49,9 +49,8 @@ def test_run_protocol_reports_ci_over_batches(run_dir):
 
 def test_evaluate_cli_smoke(run_dir, tmp_path, capsys):
     out = tmp_path / "eval"
-    code = evaluate_script.main(
-        ["--run", str(run_dir), "--seeds", "0", "--batch-size", "1", "--out", str(out)]
-    )
+    args = ["--seeds", "0", "--batch-size", "1", "--tracking-targets", "2", "--workers", "1"]
+    code = evaluate_script.main(["--run", str(run_dir), *args, "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "[0/" in captured.err and "done" in captured.err  # progress output
@@ -59,7 +58,24 @@ def test_evaluate_cli_smoke(run_dir, tmp_path, capsys):
     ages = {r["device_age"] for r in rows}
     assert ages >= {"1 s", "32 s", "1 h", "1 day", "1 month", "1 year"}
     assert all(r["loss_after_ci95"] is None for r in rows)  # one batch: no interval
-    assert (out / "eval.md").read_text() in captured.out
+    table = (out / "eval.md").read_text()
+    assert table in captured.out
+    # device cost: pulses and programming energy on PCM rows, none on software rows
+    for r in rows:
+        pcm = r["deployment"] == "pcm"
+        assert (r["reset_pulses_mean"] is not None) == pcm
+        if pcm:
+            assert r["reset_pulses_mean"] >= r["devices_written_mean"]
+            assert r["set_pulses_mean"] <= 10 * r["devices_written_mean"]
+        assert r["trial_energy_digital_nj"] > r["trial_energy_analog_nj"] > 0
+    # the closed-loop row: tracking error before and after the update, in mm
+    closed = json.loads((out / "closed_loop.json").read_text())
+    assert closed["n_targets"] == 2 and closed["seed"] == 0
+    for trial in ("before", "after"):
+        assert 0 < closed[trial]["mean_mm"] <= closed[trial]["worst_mm"] < 1000
+    assert "Closed loop (PyBullet)" in table
+    brief = json.loads(captured.out.strip().splitlines()[-1])
+    assert brief["closed_loop_after_mean_mm"] == closed["after"]["mean_mm"]
 
 
 def test_evaluate_cli_bad_input(run_dir, tmp_path, capsys):
@@ -69,6 +85,7 @@ def test_evaluate_cli_bad_input(run_dir, tmp_path, capsys):
         (["--seeds", "5-2"], "seed range"),
         (["--seeds", f"0-{2**40}"], "seed range"),
         (["--batch-size", "0"], "--batch-size"),
+        (["--tracking-targets", "1"], "--tracking-targets"),
         (["--ideal", "--t-inference", "10"], "--ideal has no devices"),
         (["--out", str(tmp_path / "file")], "not a folder"),
     ):
