@@ -7,7 +7,7 @@ From the demo folder (``demo.npz``, written by scripts/demo.py): motor_commands.
 spike_rasters.png, learning_signals.png, conductances.png. From each run folder (written by
 scripts/train.py): ``metrics.jsonl`` -> one learning_curves.png over all runs and
 ``<out>/<run>/learning_curve.png`` per run; ``eval.json`` if present (scripts/evaluate.py) ->
-``<out>/<run>/eval_table.png``. ``--tracking`` (``tracking.json`` of scripts/track.py) ->
+``<out>/<run>/eval_table.png``, and one loss_vs_age.png over all evaluated runs. ``--tracking`` (``tracking.json`` of scripts/track.py) ->
 tracking.png. Without --demo, --runs and --tracking: results/demo and every folder of
 results/ that holds a metrics.jsonl. Output: --out (default runs/plot/figures-<time>/; the
 README's results/figures only when named). A missing or malformed input is reported with the
@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                         stage / name / "eval_table.png",
                         title=eval_title(name, evals[name]),
                     )
+            evaluated = {name: rows for name, rows in evals.items() if rows is not None}
+            if evaluated:
+                plots.plot_loss_vs_age(evaluated, stage / "loss_vs_age.png")
             written = sorted(str(out / p.relative_to(stage)) for p in stage.rglob("*.png"))
     except (InputError, ValueError, FolderLockedError) as exc:
         print(f"error: {exc}", file=sys.stderr)

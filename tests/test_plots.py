@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from robo_l2l import demo_record, plots
+from robo_l2l.plots.ages import age_curve
 from robo_l2l.deployment import summary
 from robo_l2l.pcm import PCMConfig
 from scripts import plot as plot_script
@@ -161,6 +162,19 @@ def test_moving_average_is_the_trailing_mean():
     np.testing.assert_allclose(plots.moving_average(x, 99), np.cumsum(x) / np.arange(1, 6))
 
 
+def test_loss_vs_age_takes_the_runs_own_k_and_splits_by_compensation(tmp_path):
+    rows = synthetic_eval_rows(2)
+    without = age_curve(rows, compensation=False)
+    assert [t for t, _, _ in without] == [32.0, 86400.0]  # K = 5 only, meta only, sorted
+    assert without[0][1] == rows[1]["loss_after_mean"]
+    assert [t for t, _, _ in age_curve(rows, compensation=True)] == [86400.0]
+    natural = [dict(r, rule="natural") for r in synthetic_eval_rows(3)]
+    path = plots.plot_loss_vs_age({"a": rows, "b": natural}, tmp_path / "ages.png")
+    assert_png(path, (WIDTH_PX, 0))
+    with pytest.raises(ValueError, match="no evaluation rows on PCM"):
+        plots.plot_loss_vs_age({"a": rows[:1]}, tmp_path / "none.png")
+
+
 def test_eval_row_label_names_the_setting():
     row = synthetic_eval_rows()[4]
     assert plots.eval_row_label(row) == "PCM · meta · K=5 · quant. · 1 day · drift comp."
@@ -258,12 +272,14 @@ def test_script_writes_all_figures(tmp_path, capsys):
         "run_a/learning_curve.png",
         "run_a/eval_table.png",
         "run_b/learning_curve.png",
+        "loss_vs_age.png",
     ]
     assert figures == sorted(str(out / name) for name in expected)
     for f in figures:
         assert_png(Path(f))
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*DEMO_FIGURES, "learning_curves.png", "run_a", "run_b", "outputs.json", ".lock"]
+        [*DEMO_FIGURES, "learning_curves.png", "loss_vs_age.png", "run_a", "run_b"]
+        + ["outputs.json", ".lock"]
     )  # the staging folder is gone
 
 

@@ -3,9 +3,11 @@
 Every function takes arrays (numpy) or rows (dicts) and an output path, draws one figure,
 writes it atomically and returns the path. One module per subject: :mod:`.style` (the shared
 look), :mod:`.demo` (one demo run), :mod:`.training` (learning curves), :mod:`.evaluation`
-(evaluation tables), :mod:`.tracking` (closed-loop tracking per family).
+(evaluation tables), :mod:`.ages` (loss vs device age), :mod:`.tracking` (closed-loop
+tracking per family).
 """
 
+from robo_l2l.plots.ages import plot_loss_vs_age
 from robo_l2l.plots.demo import (
     demo_figures,
     demo_title,
@@ -31,6 +33,7 @@ __all__ = [
     "plot_eval_table",
     "plot_learning_curves",
     "plot_learning_signals",
+    "plot_loss_vs_age",
     "plot_motor_commands",
     "plot_paths",
     "plot_spike_rasters",
