@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from robo_l2l import demo_record, plots
-from robo_l2l.plots.ages import age_curve
 from robo_l2l.deployment import summary
 from robo_l2l.pcm import PCMConfig
+from robo_l2l.plots.ages import age_curve
 from scripts import plot as plot_script
 
 ROOT = Path(__file__).resolve().parents[1]
