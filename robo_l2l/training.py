@@ -22,6 +22,7 @@ from robo_l2l.atomic import atomic_write_text
 from robo_l2l.checkpoint import CheckpointFormatError, load_tensors, save_tensors
 from robo_l2l.config import MetaConfig
 from robo_l2l.controller_file import checked_params
+from robo_l2l.deployment import describe, format_age
 from robo_l2l.distributed import Shard
 from robo_l2l.evaluation import evaluate
 from robo_l2l.optimizer_state import optimizer_tensors, restore_optimizer
@@ -58,6 +59,24 @@ def validate(params: dict[str, torch.Tensor], cfg: MetaConfig) -> dict[str, floa
         "val_loss_after": s["loss_after_mean"],
         "val_devices_written": s["devices_written_mean"],
     }
+
+
+def describe_validation(cfg: MetaConfig) -> str:
+    """What :func:`validate` runs on, in words."""
+    if cfg.regime == "agnostic":
+        pcm = meta.training_deployment(cfg)
+        return (
+            f"generic perturbations, no PCM model (weight noise {pcm.weight_noise:g} of scale, "
+            f"updates rounded to 1/{pcm.update_levels})"
+        )
+    text = describe(cfg.deployment)
+    if cfg.age_range is not None:
+        low, high = cfg.age_range
+        age = f"{format_age(cfg.deployment.t_inference_s)} after programming"
+        text = text.replace(
+            age, f"device ages {format_age(low)} to {format_age(high)} (log-uniform per task)"
+        )
+    return text
 
 
 def best_validation(run_dir: Path) -> float | None:

@@ -26,9 +26,8 @@ from tqdm import tqdm
 from robo_l2l import cli, distributed
 from robo_l2l.checkpoint import CheckpointFormatError
 from robo_l2l.config import build_parser, config_from_args
-from robo_l2l.deployment import describe
 from robo_l2l.run_folder import FolderLockedError, default_run_folder
-from robo_l2l.training import train
+from robo_l2l.training import describe_validation, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         distributed.shutdown()
     if shard.is_main:
-        print(json.dumps({"run": str(run_dir), "deployment": describe(cfg.deployment), **val}))
+        print(json.dumps({"run": str(run_dir), "deployment": describe_validation(cfg), **val}))
     return 0
 
 

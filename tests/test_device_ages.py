@@ -13,6 +13,7 @@ from robo_l2l.evaluation import evaluate
 from robo_l2l.functional import pcm as F
 from robo_l2l.inner_loop import InnerRule
 from robo_l2l.parameters import controller, init_params
+from robo_l2l.training import describe_validation
 
 YEAR = 365 * 86400.0
 
@@ -162,3 +163,9 @@ def test_evaluation_over_an_age_range_is_reproducible_and_differs_from_one_age()
     one_age = evaluate(w, rule, dataclasses.replace(cfg.deployment), 1, 3, 5)
     assert one_age.loss_after != run[0].loss_after
     assert F.drift_factor(torch.tensor(0.1), torch.tensor([32.0]), 1.0).shape == (1,)
+
+
+def test_the_training_report_names_the_age_range_and_the_generic_regime():
+    assert "device ages 1 s to 1 year (log-uniform per task)" in describe_validation(_ages_cfg())
+    agnostic = MetaConfig.from_dict({**PRESETS["quick"], "regime": "agnostic"})
+    assert describe_validation(agnostic).startswith("generic perturbations, no PCM model")
