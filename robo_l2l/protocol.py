@@ -47,12 +47,24 @@ class Row:
     k_updates: int
 
 
-def protocol_rows(cfg: MetaConfig, base: PCMConfig) -> list[Row]:
-    """The rows for a run of config ``cfg`` deployed as ``base`` (the run's or overridden)."""
+#: Row sets of :func:`protocol_rows`: every row, or only those of the device-age sweep.
+ROW_SETS = ("all", "ages")
+
+
+def protocol_rows(cfg: MetaConfig, base: PCMConfig, row_set: str = "all") -> list[Row]:
+    """The rows for a run of config ``cfg`` deployed as ``base`` (the run's or overridden).
+
+    ``row_set="ages"``: only the meta-trained controller with ideal weights and on ``base``,
+    random initial weights on ``base``, and every device age with and without drift
+    compensation (no unquantised or ideal random rows, no K sweep)."""
+    if row_set not in ROW_SETS:
+        raise ValueError(f"unknown row set {row_set!r}; choose one of {ROW_SETS}")
     k = cfg.k_updates
     ideal = PCMConfig.ideal_weights()
     if base.ideal:
         rows = [Row("meta", ideal, k), Row("random", ideal, k)]
+    elif row_set == "ages":
+        rows = [Row("meta", ideal, k), Row("meta", base, k), Row("random", base, k)]
     else:
         rows = [
             Row("meta", ideal, k),
@@ -61,12 +73,13 @@ def protocol_rows(cfg: MetaConfig, base: PCMConfig) -> list[Row]:
             Row("random", ideal, k),
             Row("random", base, k),
         ]
+    if not base.ideal:
         for t in AGES_S:
             for comp in (False, True):
                 pcm = replace(base, t_inference_s=t, drift_compensation=comp)
                 if pcm != base:
                     rows.append(Row("meta", pcm, k))
-    if cfg.rule == "readout":
+    if cfg.rule == "readout" and row_set == "all":
         for kk in READOUT_K:
             if kk != k:
                 if not base.ideal:

@@ -48,6 +48,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument(
+        "--rows",
+        choices=protocol.ROW_SETS,
+        default="all",
+        help="all: every row of the protocol; ages: the device-age sweep only (meta-trained "
+        "ideal and on PCM, random on PCM, every age with and without drift compensation)",
+    )
+    parser.add_argument(
         "--tracking-targets",
         type=cli.nonnegative_int,
         default=32,
@@ -78,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         base = cli.deployment_from_args(args, cfg.deployment)
         out = args.out or default_run_folder(ROOT, "evaluate", args.run.name, args.seed_list[0])
         check_output_folder(out)
-        rows = protocol.protocol_rows(cfg, base)
+        rows = protocol.protocol_rows(cfg, base, args.rows)
 
         def progress(i: int, n: int, row: protocol.Row) -> None:
             if not args.quiet:

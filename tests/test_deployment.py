@@ -70,6 +70,19 @@ def test_protocol_rows_are_data_driven():
         assert ks == ({1, 2, 3, 4, 5} if rule == "readout" else {1})
     ideal_rows = protocol_rows(cfg, PCMConfig.ideal_weights())
     assert all(r.pcm.ideal for r in ideal_rows)
+    ages = protocol_rows(cfg, cfg.deployment, "ages")  # the readout run: no K sweep
+    assert len(ages) == 3 + 11 and {r.k_updates for r in ages} == {5}
+    assert [(r.init, r.pcm.ideal) for r in ages[:3]] == [
+        ("meta", True),
+        ("meta", False),
+        ("random", False),
+    ]
+    assert {(r.pcm.t_inference_s, r.pcm.drift_compensation) for r in ages[1:]} >= {
+        (t, c) for t in AGES_S for c in (False, True)
+    }
+    assert all(r.pcm.quantised for r in ages if not r.pcm.ideal)
+    with pytest.raises(ValueError, match="row set"):
+        protocol_rows(cfg, cfg.deployment, "some")
 
 
 def test_statistics_and_seed_ranges():
