@@ -120,6 +120,12 @@ def test_bad_config_is_refused_before_work(tmp_path, capsys):
         (["--seed", str(2**40)], "seed must be in"),
         (["--tip-weight", "-0.5"], "tip_weight must be >= 0"),
         (["--draws", "rank"], "unknown draws"),
+        (["--age-min-s", "100", "--age-max-s", "10"], "device-age range is empty"),
+        (["--age-min-s", "-1", "--age-max-s", "10"], "finite time > 0"),
+        (["--age-max-s", "10"], "give both age_min_s and age_max_s"),
+        (["--preset", "quick_ages", "--regime", "software"], "needs the hardware regime"),
+        (["--regime", "analog"], "unknown regime"),
+        (["--agnostic-weight-noise", "-1"], "agnostic_weight_noise must be in"),
     ):
         code, err = _cli(tmp_path / "bad", "--iterations", "1", *bad, capsys=capsys)
         assert code == 2 and message in err, err
