@@ -53,7 +53,7 @@ def test_shipped_controller_reaches_recorded_loss(run):
         and r["deployment"] == "pcm"
         and r["k_updates"] == cfg.k_updates
         and r["quantised"]
-        and not r["drift_compensation"]
+        and r["drift_compensation"] == cfg.deployment.drift_compensation
         and r["time_after_programming_s"] == cfg.deployment.t_inference_s
     )
     rule = InnerRule(cfg.rule, row["k_updates"], cfg.inner_lr)
