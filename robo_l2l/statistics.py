@@ -10,6 +10,7 @@ Each batch of held-out tasks is one independent sample (its own tasks and device
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -31,6 +32,46 @@ def t_quantile_975(df: int) -> float:
         return T975[df - 1]
     z = Z975
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def t_cdf(x: float, df: int, steps: int = 4000) -> float:
+    r"""Student's t distribution function :math:`P(T \le x)` for ``df`` degrees of freedom:
+    :math:`\tfrac12 + \int_0^{|x|} f` (sign-adjusted), with the density
+    :math:`f(t) = \frac{\Gamma(\frac{\nu+1}{2})}{\sqrt{\nu\pi}\,\Gamma(\frac{\nu}{2})}
+    (1 + t^2/\nu)^{-(\nu+1)/2}` integrated by Simpson's rule (error < 1e-9 for |x| <= 50)."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+    h = abs(x) / steps
+    total = sum(
+        (1 if i in (0, steps) else 4 if i % 2 else 2) * (1 + (i * h) ** 2 / df) ** (-(df + 1) / 2)
+        for i in range(steps + 1)
+    )
+    half = c * total * h / 3
+    return 0.5 + half if x >= 0 else 0.5 - half
+
+
+@functools.lru_cache(maxsize=256)
+def t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile of Student's t (``0.5 < p < 1``), by bisection on :func:`t_cdf`."""
+    if not 0.5 < p < 1:
+        raise ValueError(f"quantile level must be in (0.5, 1), got {p}")
+    low, high = 0.0, 1.0
+    while t_cdf(high, df) < p:
+        low, high = high, 2 * high
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if t_cdf(mid, df) < p else (low, mid)
+    return (low + high) / 2
+
+
+def widen_for_family(ci95: float, n: int, m: int) -> float:
+    """The 95% half-width ``ci95`` of a mean over ``n`` batches widened to the Bonferroni level
+    of ``m`` simultaneous comparisons: ``ci95 * t_{1 - 0.025/m, n-1} / t_{0.975, n-1}``, so
+    that all ``m`` hold together with probability >= 95%."""
+    if m < 1 or n < 2:
+        raise ValueError(f"need m >= 1 comparisons and n >= 2 batches, got {m}, {n}")
+    return ci95 * t_quantile(1 - 0.025 / m, n - 1) / t_quantile_975(n - 1)
 
 
 def summarize(values: Sequence[float]) -> dict[str, float | None]:

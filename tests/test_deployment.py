@@ -9,7 +9,14 @@ from robo_l2l.config import MetaConfig
 from robo_l2l.pcm import PCMConfig
 from robo_l2l.protocol import AGES_S, parse_seed_range, protocol_rows
 from robo_l2l.run_folder import FolderLockedError, RunLock, staged_outputs
-from robo_l2l.statistics import summarize, t_quantile_975
+from robo_l2l.statistics import (
+    T975,
+    summarize,
+    t_cdf,
+    t_quantile,
+    t_quantile_975,
+    widen_for_family,
+)
 
 
 def test_format_age():
@@ -83,6 +90,18 @@ def test_protocol_rows_are_data_driven():
     assert all(r.pcm.quantised for r in ages if not r.pcm.ideal)
     with pytest.raises(ValueError, match="row set"):
         protocol_rows(cfg, cfg.deployment, "some")
+
+
+def test_t_quantiles_from_the_density_match_the_tables():
+    for df, tabulated in enumerate(T975, start=1):
+        assert t_quantile(0.975, df) == pytest.approx(tabulated, abs=6e-4)
+    assert t_quantile(0.995, 9) == pytest.approx(3.250, abs=6e-4)  # t_{0.995, 9}, tables
+    assert t_quantile(0.9995, 9) == pytest.approx(4.781, abs=6e-4)
+    assert t_cdf(0.0, 5) == 0.5 and t_cdf(-2.571, 5) == pytest.approx(0.025, abs=1e-4)
+    assert widen_for_family(1.0, 10, 1) == pytest.approx(1.0, abs=3e-4)
+    assert widen_for_family(1.0, 10, 14) > widen_for_family(1.0, 10, 2) > 1.0
+    with pytest.raises(ValueError, match="quantile level"):
+        t_quantile(0.4, 9)
 
 
 def test_statistics_and_seed_ranges():
