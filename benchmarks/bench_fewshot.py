@@ -1,6 +1,6 @@
 """Time the few-shot classifier: episodes at batch 1 and meta-training iterations at batch 32.
 
-    python benchmarks/bench_fewshot.py [--repeats 5] [--threads 1] [--meta-batch 32]
+    python benchmarks/bench_fewshot.py [--repeats 5] [--threads 1] [--meta-batch 32] [--out DIR]
 
 Episode: 5-way 5-shot 5-query, 4 readout updates, meta-batch of 1, ideal and PCM (the
 reference's PCMNoise model). "instrumented" also evaluates the query set before and after every
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 import torch
-from bench_inner_loop import best_time  # same folder; run as a script
+from bench_inner_loop import best_time, write_result  # same folder; run as a script
 
 from robo_l2l.fewshot import cnn, maml
 from robo_l2l.fewshot.checkpoint import load_reference_classifier
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--meta-batch", type=int, default=32)
     parser.add_argument("--meta-repeats", type=int, default=2)
     parser.add_argument("--skip-meta", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON/markdown")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out: dict = {"threads": args.threads, "checkpoint": CHECKPOINT.exists()}
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
             out[f"meta_iteration_{mode}_b{b}_peak_rss_gb"] = peak
             print(f"meta-iteration {mode} batch {b}: {seconds:.2f} s, peak RSS {peak:.2f} GB")
     out["reference_s"] = REFERENCE_S
+    write_result("bench_fewshot", out, args.out)
     print(json.dumps(out))
     return out
 

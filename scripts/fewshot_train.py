@@ -1,8 +1,11 @@
-"""Meta-train the few-shot Omniglot classifier (MAML, readout learns on PCM) from random weights.
+"""Meta-train the few-shot Omniglot classifier (MAML, readout learns on PCM).
+
+From random weights, or from a classifier of ours or the authors' (``--init``: a fine-tune).
 
     python scripts/fewshot_train.py --regime hardware --name hw
     python scripts/fewshot_train.py --out runs/fewshot_train/hw-0-... --resume   # after a kill
     python scripts/fewshot_train.py --regime software --iterations 500 --name sw
+    python scripts/fewshot_train.py --regime hardware --init results/fewshot_sw_b16 --name hw_ft
 
 Data: the two small background archives beside the project, merged, deduplicated and split by
 alphabet (robo_l2l.fewshot.splits). Writes into the run folder (default
@@ -103,8 +106,36 @@ def _save(run_dir, params, optimizer, cfg, done, row, best) -> dict | None:
     return best
 
 
-def train(cfg: FewShotConfig, splits: OmniglotSplits, run_dir: Path, resume: bool, quiet: bool):
+def initial_classifier(cfg: FewShotConfig):
+    """The classifier named by ``cfg.init`` (checked against the run's shapes), or ``None``."""
+    if not cfg.init:
+        return None
+    try:
+        start = load_classifier(cfg.init)
+    except (FileNotFoundError, CheckpointFormatError) as exc:
+        raise UsageError(f"cannot start from --init {cfg.init}: {exc}") from exc
+    if (start.config.channels, start.config.way) != (cfg.channels, cfg.way):
+        raise UsageError(
+            f"--init {cfg.init} has {start.config.channels} channels and a "
+            f"{start.config.way}-way readout; this run asks for {cfg.channels} channels and a "
+            f"{cfg.way}-way readout"
+        )
+    return start
+
+
+def train(
+    cfg: FewShotConfig,
+    splits: OmniglotSplits,
+    run_dir: Path,
+    resume: bool,
+    quiet: bool,
+    start_from=None,
+):
     params = training.init_params(cfg)
+    if start_from is not None and not resume:
+        with torch.no_grad():
+            for k, p in params.items():
+                p.copy_(start_from.params[k])
     optimizer = training.make_optimizer(params, cfg)
     start, best = 0, None
     metrics_path = run_dir / "metrics.jsonl"
@@ -181,13 +212,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for source in args.data:
         if not source.exists():
             raise UsageError(f"no Omniglot data at {source}")
+    start_from = None if args.resume else initial_classifier(cfg)
     check_writable_folder(run_dir)
     limit_threads(cfg.threads)
     try:
         splits = omniglot_splits(*args.data)
     except (ValueError, OSError) as exc:
         raise UsageError(f"cannot read the Omniglot data: {exc}") from exc
-    last, best = train(cfg, splits, run_dir, args.resume, args.quiet)
+    last, best = train(cfg, splits, run_dir, args.resume, args.quiet, start_from)
     payload = {
         "run": str(run_dir),
         "iterations": cfg.iterations,

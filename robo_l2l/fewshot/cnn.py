@@ -36,8 +36,10 @@ PARAM_NAMES = (*KERNELS, "readout")
 IMAGE_SIZE = 28
 BN_EPSILON = 1e-3  #: Keras BatchNormalization default, used by the reference
 
-#: A convolution of image-major activations ``(n, R, B, C, H, W)`` with layer ``l``'s kernels.
-ConvFn = Callable[[torch.Tensor, int], torch.Tensor]
+#: A convolution of image-major activations ``(n, R, B, C, H, W)`` with layer ``l``'s kernels;
+#: called as ``conv_fn(x, l)``, and for the first layer of repeated calls (``features``'s
+#: ``repeats``) as ``conv_fn(x, 0, repeats)``, which returns the ``sum(repeats)`` calls.
+ConvFn = Callable[..., torch.Tensor]
 
 
 def init_params(
@@ -135,6 +137,7 @@ def features(
     per_task_bn: bool = False,
     eps: float = BN_EPSILON,
     activations: list[torch.Tensor] | None = None,
+    repeats: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """The four blocks and the global max pool.
 
@@ -146,6 +149,10 @@ def features(
         per_task_bn: batch statistics per task instead of pooled over the call.
         activations: if a list is given, the block outputs ``([R,] B, n, C, H, W)`` are
             appended.
+        repeats: with ``(D, B, n, 28, 28)`` images, call ``d`` is made ``repeats[d]`` times
+            (``R = sum(repeats)`` calls, as ``images.repeat_interleave(repeats, 0)``); the
+            first layer's ``conv_fn`` gets the ``D`` distinct inputs and the counts, so that
+            a device model computes its products once and draws read noise per call.
 
     Returns:
         Features ``([R,] B, n, C)``.
@@ -154,12 +161,19 @@ def features(
         if kernels is None or len(kernels) != 4:
             raise ValueError("features needs four kernels or a conv_fn")
         ks = list(kernels)
-        conv_fn = lambda x, layer: conv(x, ks[layer])  # noqa: E731
+
+        def conv_fn(x, layer, reps=None):
+            out = conv(x, ks[layer])
+            return out if reps is None else out.repeat_interleave(torch.as_tensor(reps), 1)
+
     single = images.ndim == 4
     calls = images.unsqueeze(0) if single else images
+    if repeats is not None and (single or len(repeats) != calls.shape[0]):
+        raise ValueError(f"repeats {list(repeats)} need one count per image set (D, B, n, 28, 28)")
     a = calls.permute(2, 0, 1, 3, 4).unsqueeze(3).contiguous()  # (n, R, B, 1, 28, 28)
     for layer in range(4):
-        a = batch_norm(torch.relu(conv_fn(a, layer)), per_task_bn, eps)
+        out = conv_fn(a, layer) if layer or repeats is None else conv_fn(a, 0, repeats)
+        a = batch_norm(torch.relu(out), per_task_bn, eps)
         if activations is not None:
             act = a.permute(1, 2, 0, 3, 4, 5)
             activations.append(act[0] if single else act)

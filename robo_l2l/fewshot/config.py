@@ -58,6 +58,10 @@ class FewShotConfig:
     """Validation episodes (fixed set from the validation split, way-way shot-shot)."""
     threads: int = 1
     """torch CPU threads."""
+    init: str = ""
+    """Start from this classifier's weights (a run folder or classifier file of ours, or the
+    authors' pickle) instead of Glorot-random ones: a fine-tune, e.g. hardware-aware training
+    of a software-trained classifier. Empty: random weights from the seed."""
 
     def __post_init__(self) -> None:
         checks = [

@@ -170,12 +170,12 @@ class _Device:
             self.kernels.append((m, k.shape))
         self.readout = P.deploy(params["readout"], batch, pcm.readout, generator)
 
-    def conv(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+    def conv(self, x: torch.Tensor, layer: int, repeats=None) -> torch.Tensor:
         m, shape = self.kernels[layer]
         b = x.shape[2]
         w = m.weight.reshape(b, *shape)
         var = None if m.read_std is None else (m.read_std**2).reshape(b, *shape)
-        return F.read_linear(cnn.conv, x, w, var, self.generator)
+        return F.read_linear(cnn.conv, x, w, var, self.generator, repeats, dim=1)
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
         m, cfg = self.readout, self.pcm.readout
@@ -194,16 +194,15 @@ class _Device:
 def _features_of_calls(si, qi, n_support, n_query, per_task_bn, conv_fn=None, kernels=None):
     """Features of ``n_support`` support and ``n_query`` query forwards (lists of ``(B, n, C)``).
 
-    Calls of equal image count go through the network together.
+    Calls of equal image count go through the network together; the first layer of the
+    repeated calls of one set is computed once (:func:`robo_l2l.fewshot.cnn.features`).
     """
     kw = dict(kernels=kernels, conv_fn=conv_fn, per_task_bn=per_task_bn)
-    calls_s = si.expand(n_support, *si.shape)
-    calls_q = qi.expand(n_query, *qi.shape)
-    if si.shape[1] == qi.shape[1]:
-        out = cnn.features(torch.cat([calls_s, calls_q]), **kw)
+    if si.shape[1] == qi.shape[1] and n_support:
+        out = cnn.features(torch.stack([si, qi]), repeats=(n_support, n_query), **kw)
         return list(out[:n_support]), list(out[n_support:])
-    fs = cnn.features(calls_s, **kw) if n_support else calls_s[..., :0, 0, 0]
-    return list(fs), list(cnn.features(calls_q, **kw))
+    fs = list(cnn.features(si[None], repeats=(n_support,), **kw)) if n_support else []
+    return fs, list(cnn.features(qi[None], repeats=(n_query,), **kw))
 
 
 def inner_loop(

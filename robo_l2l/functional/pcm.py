@@ -14,6 +14,7 @@ Gradients pass straight through clipping and quantisation; noise is not differen
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -233,22 +234,40 @@ def read_linear(
     weight: torch.Tensor,
     read_var: torch.Tensor | None,
     generator: torch.Generator | None,
+    repeats: Sequence[int] | None = None,
+    dim: int = 0,
 ) -> torch.Tensor:
     """:func:`read` for any product ``op(x, w)`` linear in ``w`` (e.g. a convolution).
 
     One Gaussian draw per output with variance ``op(x**2, read_var)``: the exact sum of
     independent per-device noise over each dot product, at the cost of one extra ``op``
     instead of a noise tensor per (output, input) pair. Noise is not differentiated.
+
+    With ``repeats``, slice ``d`` of the output along ``dim`` is read ``repeats[d]`` times
+    (the same input read again, fresh noise each time): both products are computed once per
+    distinct input and repeated, the noise is drawn for every read, and the result is what
+    ``x.repeat_interleave(repeats, dim)`` as input would give.
     """
     out = op(x, weight)
     if read_var is None:
-        return out
+        return out if repeats is None else _repeat(out, repeats, dim)
     with torch.no_grad():
         std = op(torch.square(x), read_var).sqrt_()
+        if repeats is not None:
+            std = _repeat(std, repeats, dim)
         noise = draws.randn(std.shape, generator, dtype=std.dtype, device=std.device)
-        # In place: a linear op's backward does not need its output.
+    if repeats is not None:
+        return _repeat(out, repeats, dim) + std * noise
+    # In place: a linear op's backward does not need its output.
+    with torch.no_grad():
         out.addcmul_(std, noise)
     return out
+
+
+def _repeat(x: torch.Tensor, repeats: Sequence[int], dim: int) -> torch.Tensor:
+    if len(repeats) != x.shape[dim]:
+        raise ValueError(f"{len(repeats)} repeat counts for {x.shape[dim]} slices along dim {dim}")
+    return torch.repeat_interleave(x, torch.as_tensor(repeats), dim=dim)
 
 
 def program_on_device(

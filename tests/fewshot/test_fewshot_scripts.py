@@ -90,6 +90,34 @@ def test_train_refuses_a_folder_holding_a_classifier(trained, capsys):
     assert code == 2 and err.startswith("error:") and "--resume" in err
 
 
+def test_fine_tune_starts_from_the_given_classifier(trained, tmp_path, capsys):
+    """``--init``: iteration 0 holds the given weights; the wrong shape or system is refused."""
+    start = load_classifier(trained / "a")
+    fine = [*TINY, "--iterations", "1", "--init", trained / "a"]
+    code, lines, _ = run(fewshot_train, [*fine, "--out", tmp_path / "ft"], capsys)
+    assert code == 0, lines
+    first = load_training_state(tmp_path / "ft" / STATE_FILE)[0]
+    assert first.config.init == str(trained / "a") and first.info["iteration"] == 1
+    assert not torch.equal(first.params["kernel2"], start.params["kernel2"])
+    # Iteration 0's validation is the starting classifier's (same validation set and noise).
+    val = lambda run: [  # noqa: E731
+        json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines() if '"val"' in r
+    ]
+    before = next(r for r in val(trained / "a") if r["iteration"] == start.info["iteration"])
+    assert val(tmp_path / "ft")[0] == before | {"iteration": 0}
+    robot = tmp_path / "controller.safetensors"
+    save_tensors(robot, {"param.w_in": torch.zeros(3, 4)}, {"config": {"rule": "natural"}})
+    bad = {
+        "robot": [*TINY, "--init", robot],
+        "16 channels": [*TINY, "--channels", "16", "--init", trained / "a"],
+        "no checkpoint": [*TINY, "--init", tmp_path / "missing"],
+    }
+    for expected, argv in bad.items():
+        code, lines, err = run(fewshot_train, [*argv, "--out", tmp_path / expected], capsys)
+        assert code == 2 and lines == [] and expected in err, err
+        assert not (tmp_path / expected).exists()
+
+
 def test_train_refuses_an_unwritable_out(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")

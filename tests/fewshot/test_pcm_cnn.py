@@ -45,6 +45,44 @@ def test_conv_read_noise_is_not_differentiated():
     torch.testing.assert_close(gx, cx)
 
 
+def test_repeated_reads_equal_reads_of_repeated_inputs():
+    """``repeats`` computes each distinct input's products once and still draws noise per read:
+    the same numbers as reading the repeated input, and the same gradients."""
+    g = _gen(5)
+    w = (torch.randn(2, 3, 1, 3, 3, generator=g, dtype=torch.float64) * 0.3).requires_grad_()
+    var = F.read_noise_std(w, 32.0) ** 2
+    x = torch.rand(4, 2, 2, 1, 6, 6, generator=g, dtype=torch.float64)  # 2 distinct calls
+    reps = (3, 2)
+    full = x.repeat_interleave(torch.tensor(reps), 1)
+    once = F.read_linear(cnn.conv, x, w, var, _gen(6), reps, dim=1)
+    every = F.read_linear(cnn.conv, full, w, var, _gen(6))
+    torch.testing.assert_close(once, every)
+    assert not torch.equal(once[:, 0], once[:, 1])  # fresh noise per read
+    (g_once,) = torch.autograd.grad(once.square().sum(), w)
+    (g_every,) = torch.autograd.grad(every.square().sum(), w)
+    torch.testing.assert_close(g_once, g_every)
+    with pytest.raises(ValueError, match="repeat counts"):
+        F.read_linear(cnn.conv, x, w, var, _gen(6), (5,), dim=1)
+    # The network: repeated calls give the features of the repeated images.
+    kernels = [w.detach()] + [
+        torch.randn(2, 3, 3, 3, 3, generator=g, dtype=torch.float64) * 0.3 for _ in range(3)
+    ]
+    images = torch.rand(2, 2, 4, 28, 28, generator=g, dtype=torch.float64)
+
+    def conv_fn(gen):
+        return lambda a, layer, r=None: F.read_linear(
+            cnn.conv, a, kernels[layer], var.detach() if layer == 0 else None, gen, r, dim=1
+        )
+
+    a = cnn.features(images, conv_fn=conv_fn(_gen(7)), repeats=reps)
+    b = cnn.features(images.repeat_interleave(torch.tensor(reps), 0), conv_fn=conv_fn(_gen(7)))
+    torch.testing.assert_close(a, b)
+    ideal = cnn.features(images, kernels, repeats=reps)
+    torch.testing.assert_close(ideal[:3], cnn.features(images[:1], kernels).expand(3, -1, -1, -1))
+    with pytest.raises(ValueError, match="one count per image set"):
+        cnn.features(images, kernels, repeats=(1, 1, 1))
+
+
 def test_per_weight_read_noise_statistics_and_clipping():
     """One draw per device per call, shared by all rows; device range respected."""
     m = 20000
