@@ -27,6 +27,7 @@ from bench_inner_loop import best_time, write_result  # same folder; run as a sc
 from robo_l2l.fewshot import cnn, maml
 from robo_l2l.fewshot.checkpoint import load_reference_classifier
 from robo_l2l.fewshot.episodes import Episodes
+from robo_l2l.fewshot.evaluate import evaluate
 
 CHECKPOINT = (
     Path(__file__).resolve().parents[1]
@@ -71,6 +72,30 @@ def episode_seconds(pcm_mode: bool, track: bool, repeats: int) -> float:
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
         return best_time(lambda: maml.inner_loop(params, ep, cfg, pcm, gen), repeats)
+
+
+def conv_read_draws(passes: int, images: int = 25, channels: int = 56) -> int:
+    """Gaussian draws of the convolutions' read noise: one per output of every pass."""
+    side, outputs = 28, 0
+    for _ in range(4):
+        side = (side - 1) // 2 + 1
+        outputs += channels * side * side
+    return passes * images * outputs
+
+
+def randn_rate(n: int = 4_000_000, repeats: int = 5) -> float:
+    """Standard normal draws per second of torch's CPU generator (the read noise's source)."""
+    g, out = torch.Generator().manual_seed(0), torch.empty(n)
+    return n / best_time(lambda: out.normal_(generator=g), repeats)
+
+
+def evaluation_seconds(chunk: int, episodes: int = 50) -> float:
+    """Per-episode time of :func:`robo_l2l.fewshot.evaluate.evaluate` with PCM (instrumented,
+    batch statistics per task), ``chunk`` episodes at once."""
+    params, ep = load_params(), random_episodes(episodes)
+    cfg = maml.InnerLoopConfig(track_steps=True, per_task_bn=True)
+    pcm = maml.reference_pcm()
+    return best_time(lambda: evaluate(params, ep, cfg, pcm, seed=0, chunk=chunk), 1) / episodes
 
 
 def meta_iteration(pcm_mode: bool, batch: int, repeats: int, threads: int, queue) -> None:
@@ -118,6 +143,25 @@ def main(argv: list[str] | None = None) -> dict:
             out[key] = episode_seconds(mode == "pcm", track, args.repeats)
             speedup = REFERENCE_S[key] / out[key]
             print(f"{key}: {out[key] * 1e3:.1f} ms per episode ({speedup:.1f}x the reference)")
+    # The floor that exact per-read noise sets: 4 support + 5 query passes (instrumented),
+    # 4 + 1 (final), each drawing one Gaussian per convolution output.
+    out["randn_per_s"] = randn_rate()
+    for label, passes in (("instrumented", 9), ("final", 5)):
+        draws = conv_read_draws(passes)
+        out[f"episode_pcm_{label}_conv_read_draws"] = draws
+        out[f"episode_pcm_{label}_draw_seconds"] = draws / out["randn_per_s"]
+    print(
+        f"torch.randn: {out['randn_per_s'] / 1e6:.0f}M draws/s; a PCM episode draws "
+        f"{out['episode_pcm_instrumented_conv_read_draws'] / 1e6:.2f}M (instrumented, "
+        f"{out['episode_pcm_instrumented_draw_seconds'] * 1e3:.0f} ms) / "
+        f"{out['episode_pcm_final_conv_read_draws'] / 1e6:.2f}M (final, "
+        f"{out['episode_pcm_final_draw_seconds'] * 1e3:.0f} ms) for the convolutions' read noise"
+    )
+    for chunk in (1, 50):
+        out[f"evaluate_pcm_chunk{chunk}_per_episode"] = evaluation_seconds(chunk)
+        print(
+            f"evaluate, PCM, chunk {chunk}: {out[f'evaluate_pcm_chunk{chunk}_per_episode'] * 1e3:.1f} ms per episode"
+        )
     if not args.skip_meta:
         b = args.meta_batch
         for mode in ("ideal", "pcm"):
