@@ -112,7 +112,7 @@ def initial_classifier(cfg: FewShotConfig):
         return None
     try:
         start = load_classifier(cfg.init)
-    except (FileNotFoundError, CheckpointFormatError) as exc:
+    except (FileNotFoundError, ValueError) as exc:  # both checkpoint errors are ValueErrors
         raise UsageError(f"cannot start from --init {cfg.init}: {exc}") from exc
     if (start.config.channels, start.config.way) != (cfg.channels, cfg.way):
         raise UsageError(

@@ -1,0 +1,44 @@
+"""The shipped classifiers (``results/fewshot_*``): they load as what their folder says, and each
+table's headline rows hold on the other episode seed (the check rows the README quotes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from robo_l2l.fewshot.config import FewShotConfig
+from robo_l2l.fewshot.store import load_classifier
+
+RESULTS = Path(__file__).resolve().parents[2] / "results"
+RUNS = sorted(p.parent for p in RESULTS.glob("fewshot_*/classifier.safetensors"))
+
+
+def test_there_are_shipped_classifiers():
+    assert len(RUNS) >= 3
+
+
+@pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
+def test_classifier_matches_its_config_and_table(run):
+    classifier = load_classifier(run)
+    saved = FewShotConfig.from_dict(json.loads((run / "config.json").read_text()))
+    assert classifier.config == saved and classifier.info["system"] == "fewshot"
+    table = json.loads((run / "eval.json").read_text())
+    assert f"--checkpoint results/{run.name}" in table["command"]
+    rows = table["rows"]
+    assert all(r["n"] == r["n_episodes"] >= 200 for r in rows)
+    # A full table checks its headline rows (PCM at 32 s, meta-trained, no compensation) on
+    # the other episode seed; each pair agrees within the combined 95% half-widths.
+    checks = [r for r in rows if r["seed_offset"] == 1]
+    assert len(checks) == (2 if len(rows) > 4 else 0)
+    for check in checks:
+        row = next(
+            r for r in rows
+            if r["seed_offset"] == 0 and r["shot"] == check["shot"] and r["age"] == "32 s"
+            and r["deployment"] == "pcm" and r["init"] == "meta-trained" and not r["compensation"]
+        )  # fmt: skip
+        bound = (row["accuracy_after_ci95"] ** 2 + check["accuracy_after_ci95"] ** 2) ** 0.5
+        assert abs(row["accuracy_after"] - check["accuracy_after"]) <= bound, (row, check)
+    for row in rows:
+        assert row["accuracy_per_update"][-1] == row["accuracy_after"]
