@@ -7,7 +7,8 @@ reference's PCMNoise model). "instrumented" also evaluates the query set before 
 update (as the authors' measured 0.25 s ideal / 0.66-0.85 s PCM); "final" only after the last
 update (as their own loop: 0.14 s / 0.44 s). Meta-iteration: forward + second-order backward of
 one meta-batch, ideal and PCM, each in a fresh process so that its peak resident memory
-(``ru_maxrss``) is its own. Uses the authors' checkpoint when found in ../shared/reference,
+(``VmHWM``, which unlike ``ru_maxrss`` does not inherit the parent's peak across exec) is
+its own. Uses the authors' checkpoint when found in ../shared/reference,
 random weights of the same shapes otherwise (timings do not depend on the values).
 Last line: one JSON object (seconds, GB).
 """
@@ -98,6 +99,14 @@ def evaluation_seconds(chunk: int, episodes: int = 50) -> float:
     return best_time(lambda: evaluate(params, ep, cfg, pcm, seed=0, chunk=chunk), 1) / episodes
 
 
+def peak_rss_gb() -> float:
+    """This process's peak resident memory (``VmHWM``; Linux), GB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e9  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # KiB on Linux
+
+
 def meta_iteration(pcm_mode: bool, batch: int, repeats: int, threads: int, queue) -> None:
     """Worker: best time of one meta-gradient (forward + backward) and the process's peak RSS."""
     torch.set_num_threads(threads)
@@ -112,7 +121,7 @@ def meta_iteration(pcm_mode: bool, batch: int, repeats: int, threads: int, queue
         torch.autograd.grad(r.query_loss, list(params.values()))
 
     seconds = best_time(step, repeats)
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # KiB on Linux
+    peak_gb = peak_rss_gb()
     queue.put((seconds, peak_gb))
 
 
