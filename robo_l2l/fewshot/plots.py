@@ -119,6 +119,7 @@ def learning_curve_figure(runs: dict[str, list[dict]]) -> Figure:
     fig = Figure(figsize=(11, 4.2))
     FigureCanvasAgg(fig)
     acc_ax, loss_ax = fig.subplots(1, 2)
+    lowest = 100.0
     for label, rows in runs.items():
         val = [r for r in rows if r["kind"] == "val"]
         it = np.array([r["iteration"] for r in val])
@@ -126,6 +127,7 @@ def learning_curve_figure(runs: dict[str, list[dict]]) -> Figure:
         ci = np.array([r["val_accuracy_ci95"] for r in val])
         (line,) = acc_ax.plot(it, acc, "o-", ms=3, label=label)
         acc_ax.fill_between(it, acc - ci, acc + ci, color=line.get_color(), alpha=0.2)
+        lowest = min(lowest, float((acc - ci).min()))
         train = [r for r in rows if r["kind"] == "train"]
         steps = np.array([r["iteration"] + 1 for r in train])
         loss = np.array([r["loss"] for r in train])
@@ -135,7 +137,8 @@ def learning_curve_figure(runs: dict[str, list[dict]]) -> Figure:
     acc_ax.set_xlabel("meta-iteration")
     acc_ax.set_ylabel("validation accuracy after 4 updates (%)")
     acc_ax.set_title("held-out characters, 5-way 5-shot (mean, 95% CI)", fontsize=10)
-    acc_ax.set_ylim(0, 100)
+    # From 0 unless every run stays high (a fine-tune): then zoom to the range it covers.
+    acc_ax.set_ylim(0 if lowest < 50 else 5 * (lowest // 5) - 5, 100)
     acc_ax.grid(alpha=0.3)
     acc_ax.legend()
     loss_ax.set_xlabel("meta-iteration")

@@ -240,3 +240,27 @@ def test_demo_writes_its_figure_and_refuses_to_overwrite(trained, tmp_path, caps
     assert len(result["accuracy_per_update"]) == 3 and result["figure"] == str(out)
     code, _, err = run(fewshot_demo, ["--checkpoint", trained / "a", "--out", out], capsys)
     assert code == 2 and "exists" in err
+
+
+def test_learning_curve_zooms_only_when_every_run_stays_high(trained, tmp_path, capsys):
+    from robo_l2l.fewshot.plots import learning_curve_figure
+
+    def rows(accs):
+        val = [{"iteration": 100 * i, "kind": "val", "val_accuracy": a, "val_accuracy_ci95": 0.5}
+               for i, a in enumerate(accs)]  # fmt: skip
+        train = [{"iteration": i, "kind": "train", "loss": 1.0 / (i + 1)} for i in range(200)]
+        return val + train
+
+    high = learning_curve_figure({"ft": rows([95.2, 96.1, 95.8])}).axes[0].get_ylim()
+    assert high == (85.0, 100.0)  # 5 points below the lowest interval, on a multiple of 5
+    mixed = {"ft": rows([95.2, 96.1]), "scratch": rows([20.0, 60.0, 90.0])}
+    assert learning_curve_figure(mixed).axes[0].get_ylim() == (0.0, 100.0)
+    import fewshot_plot
+
+    out = tmp_path / "curve.png"
+    code, lines, _ = run(fewshot_plot, ["--runs", trained / "a", "--out", out], capsys)
+    assert code == 0 and out.stat().st_size > 0 and json.loads(lines[-1])["figure"] == str(out)
+    code, _, err = run(fewshot_plot, ["--runs", trained / "a", "--out", out], capsys)
+    assert code == 2 and "exists" in err
+    code, _, err = run(fewshot_plot, ["--runs", tmp_path, "--out", tmp_path / "x.png"], capsys)
+    assert code == 2 and "metrics.jsonl" in err
