@@ -170,6 +170,8 @@ def features(
     calls = images.unsqueeze(0) if single else images
     if repeats is not None and (single or len(repeats) != calls.shape[0]):
         raise ValueError(f"repeats {list(repeats)} need one count per image set (D, B, n, 28, 28)")
+    if repeats is not None and all(r == 1 for r in repeats):
+        repeats = None  # nothing is read twice (e.g. ideal weights): no repeat, no copy
     a = calls.permute(2, 0, 1, 3, 4).unsqueeze(3).contiguous()  # (n, R, B, 1, 28, 28)
     for layer in range(4):
         out = conv_fn(a, layer) if layer or repeats is None else conv_fn(a, 0, repeats)
