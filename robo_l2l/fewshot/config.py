@@ -62,6 +62,9 @@ class FewShotConfig:
     """Start from this classifier's weights (a run folder or classifier file of ours, or the
     authors' pickle) instead of Glorot-random ones: a fine-tune, e.g. hardware-aware training
     of a software-trained classifier. Empty: random weights from the seed."""
+    shift_px: int = 0
+    """Meta-training augmentation: shift every training image by up to this many pixels along
+    each axis, background-filled (not the reference's; :mod:`robo_l2l.fewshot.augment`). 0: off."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -79,6 +82,7 @@ class FewShotConfig:
             (self.validate_every >= 1, f"validate_every must be >= 1, got {self.validate_every}"),
             (self.val_episodes >= 1, f"val_episodes must be >= 1, got {self.val_episodes}"),
             (self.threads >= 1, f"threads must be >= 1, got {self.threads}"),
+            (0 <= self.shift_px < 28, f"shift_px must be in 0..27 pixels, got {self.shift_px}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from robo_l2l.fewshot import cnn
+from robo_l2l.fewshot.augment import translate
 from robo_l2l.fewshot.config import FewShotConfig
 from robo_l2l.fewshot.episodes import Episodes
 from robo_l2l.fewshot.evaluate import EvaluationResult, evaluate
@@ -37,7 +38,7 @@ from robo_l2l.fewshot.maml import inner_loop
 from robo_l2l.fewshot.sampler import sample_episodes
 from robo_l2l.fewshot.splits import CharacterSet
 
-TRAIN_STREAM, VALIDATION_STREAM = 0, 1
+TRAIN_STREAM, VALIDATION_STREAM, AUGMENT_STREAM = 0, 1, 2
 
 
 def iteration_generators(
@@ -57,9 +58,21 @@ def init_params(cfg: FewShotConfig) -> dict[str, torch.Tensor]:
 
 
 def training_episodes(train: CharacterSet, cfg: FewShotConfig, iteration: int) -> Episodes:
-    """The meta-batch of iteration ``iteration`` (distinct classes and drawings)."""
+    """The meta-batch of iteration ``iteration`` (distinct classes and drawings).
+
+    With ``cfg.shift_px`` > 0 every image is then translated (:func:`augment.translate`) with
+    offsets from a third stream keyed by ``(seed, iteration)``: the classes and drawings are
+    those of the same run without the augmentation.
+    """
     rng, _ = iteration_generators(cfg.seed, iteration)
-    return sample_episodes(train.images, cfg.way, cfg.shot, cfg.query, cfg.batch_size, rng)
+    episodes = sample_episodes(train.images, cfg.way, cfg.shot, cfg.query, cfg.batch_size, rng)
+    if cfg.shift_px == 0:
+        return episodes
+    shift_rng, _ = iteration_generators(cfg.seed, iteration, AUGMENT_STREAM)
+    return episodes._replace(
+        support_images=translate(episodes.support_images, cfg.shift_px, shift_rng),
+        query_images=translate(episodes.query_images, cfg.shift_px, shift_rng),
+    )
 
 
 def validation_episodes(validation: CharacterSet, cfg: FewShotConfig) -> Episodes:
