@@ -20,6 +20,7 @@ from robo_l2l.fewshot.store import STATE_FILE, load_classifier, load_training_st
 from tests.fewshot.conftest import CLASSIFIER_CHECKPOINT, need
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import fewshot_calibrate  # noqa: E402
 import fewshot_common  # noqa: E402
 import fewshot_demo  # noqa: E402
 import fewshot_evaluate  # noqa: E402
@@ -41,7 +42,7 @@ def splits(merged, merged_images):
 @pytest.fixture(autouse=True)
 def cached_data(monkeypatch, splits):
     """Scripts read the shipped archives once per module (2-6 s each time otherwise)."""
-    for module in (fewshot_train, fewshot_evaluate, fewshot_demo):
+    for module in (fewshot_train, fewshot_evaluate, fewshot_demo, fewshot_calibrate):
         monkeypatch.setattr(module, "omniglot_splits", lambda *a, **k: splits)
 
 
@@ -218,7 +219,7 @@ def test_evaluate_refuses_bad_episodes(trained, splits, tmp_path, capsys, proble
 def test_robot_checkpoint_is_refused_by_the_classifier_scripts(trained, tmp_path, capsys):
     robot = tmp_path / "controller.safetensors"
     save_tensors(robot, {"param.w_in": torch.zeros(3, 4)}, {"config": {"rule": "natural"}})
-    for module in (fewshot_evaluate, fewshot_demo):
+    for module in (fewshot_evaluate, fewshot_demo, fewshot_calibrate):
         code, _, err = run(module, ["--checkpoint", robot, "--out", tmp_path / "x.png"], capsys)
         assert code == 2 and "robot" in err, err
     assert not (tmp_path / "x.png").exists()
@@ -264,3 +265,31 @@ def test_learning_curve_zooms_only_when_every_run_stays_high(trained, tmp_path, 
     assert code == 2 and "exists" in err
     code, _, err = run(fewshot_plot, ["--runs", tmp_path, "--out", tmp_path / "x.png"], capsys)
     assert code == 2 and "metrics.jsonl" in err
+
+
+def test_calibrate_keeps_the_most_accurate_scale_and_overwrites_nothing(trained, tmp_path, capsys):
+    out = tmp_path / "cal"
+    argv = ["--checkpoint", trained / "a", "--out", out, "--n-episodes", "4", "--shot", "1"]
+    code, lines, err = run(fewshot_calibrate, [*argv, "--scales", "1", "0.5", "2"], capsys)
+    assert code == 0, err
+    document = json.loads((out / "calibration.json").read_text())
+    rows = document["rows"]
+    assert [r["readout_scale"] for r in rows] == [1.0, 0.5, 2.0]
+    assert document["split"] == "validation" and all(r["n_episodes"] == 4 for r in rows)
+    chosen = next(r for r in rows if r["readout_scale"] == document["chosen"])
+    assert chosen["accuracy_after"] == max(r["accuracy_after"] for r in rows)
+    source, calibrated = load_classifier(trained / "a"), load_classifier(out)
+    assert calibrated.config == source.config
+    assert calibrated.info["readout_scale"] == document["chosen"] == json.loads(lines[-1])["chosen"]
+    for name, value in source.params.items():
+        expected = value * document["chosen"] if name == "readout" else value
+        torch.testing.assert_close(calibrated.params[name], expected, rtol=0, atol=0)
+    before = (out / "classifier.safetensors").read_bytes()
+    code, _, err = run(fewshot_calibrate, argv, capsys)
+    assert code == 2 and "exists" in err and (out / "classifier.safetensors").read_bytes() == before
+    for bad in (["--scales", "1", "0"], ["--scales", "1", "1"], ["--n-episodes", "1"]):
+        code, _, err = run(
+            fewshot_calibrate, [*argv[:3], tmp_path / "bad", *argv[4:], *bad], capsys
+        )
+        assert code == 2 and err.startswith("error:"), (bad, err)
+    assert not (tmp_path / "bad").exists()
