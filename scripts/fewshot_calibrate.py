@@ -4,9 +4,9 @@
         --out results/fewshot_hw_shift2_cal
 
 Evaluates the classifier with its meta-learned readout multiplied by each ``--scales`` value on
-``--n-episodes`` 5-way episodes of the *validation* characters (never the test alphabets), on
-the run's PCM model (``--deployment pcm``, its device age) or ideal weights, all scales on the
-same episodes and device-noise keys; keeps the most accurate (:mod:`robo_l2l.fewshot.calibrate`)
+``--n-episodes`` 5-way episodes of the *validation* characters (never the test alphabets), with
+ideal weights and on the run's PCM model at its device age, all scales on the same episodes and
+device-noise keys; keeps the most accurate on ``--deployment`` (:mod:`robo_l2l.fewshot.calibrate`)
 and writes ``classifier.safetensors`` + ``config.json`` (the source's config) +
 ``calibration.json`` (every scale's figures) to ``--out``. Last line: JSON.
 """
@@ -49,7 +49,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.6])
     p.add_argument("--n-episodes", type=int, default=500, help="validation episodes (>= 2)")
     p.add_argument("--shot", type=int, default=5, help="support images per class")
-    p.add_argument("--deployment", choices=("pcm", "ideal"), default="pcm")
+    p.add_argument(
+        "--deployment", choices=("pcm", "ideal"), default="pcm", help="select the scale on this"
+    )
     p.add_argument("--seed", type=int, default=1, help="episode and device-noise seed")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument(
@@ -76,26 +78,28 @@ def main(argv: Sequence[str] | None = None) -> dict:
     c = classifier.config
     validation = omniglot_splits(*args.data).validation.images
     episodes = table.test_episodes(validation, c.way, args.shot, 5, args.n_episodes, args.seed)
-    pcm = table.deployment(args.deployment, c.t_inference_s)
+    deployments = {"ideal": None, "pcm": table.deployment("pcm", c.t_inference_s)}
     inner = InnerLoopConfig(updates=c.inner_updates, lr=c.inner_lr, per_task_bn=True)
     rows = []
     for scale in scales:
-        t0 = time.perf_counter()
         params = scaled_readout(classifier.params, scale)
-        figures = table.row(params, episodes, pcm, inner, seed=args.seed, chunk=1)
-        rows.append({"readout_scale": scale, **figures})
-        print(
-            f"scale {scale:g}: {figures['accuracy_after']:.2f} +- "
-            f"{figures['accuracy_after_ci95']:.2f} % ({time.perf_counter() - t0:.0f} s)",
-            flush=True,
-        )
-    best = choose_scale(scales, [r["accuracy_after"] for r in rows])
+        for mode, pcm in deployments.items():
+            t0 = time.perf_counter()
+            figures = table.row(params, episodes, pcm, inner, seed=args.seed, chunk=1)
+            rows.append({"readout_scale": scale, "deployment": mode, **figures})
+            print(
+                f"scale {scale:g} {mode}: {figures['accuracy_after']:.2f} +- "
+                f"{figures['accuracy_after_ci95']:.2f} % ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
+    selected = [r for r in rows if r["deployment"] == args.deployment]
+    best = choose_scale(scales, [r["accuracy_after"] for r in selected])
     command = "python scripts/fewshot_calibrate.py " + shlex.join(argv or sys.argv[1:])
     document = {
         "command": command,
         "source": str(args.checkpoint),
         "split": "validation",
-        "deployment": args.deployment,
+        "selected_on": args.deployment,
         "way": c.way,
         "shot": args.shot,
         "query": 5,
@@ -117,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     payload = {
         "out": str(args.out),
         "chosen": scales[best],
-        "accuracy_after": {str(r["readout_scale"]): r["accuracy_after"] for r in rows},
+        "accuracy_after": {str(r["readout_scale"]): r["accuracy_after"] for r in selected},
     }
     print_json(payload)
     return payload

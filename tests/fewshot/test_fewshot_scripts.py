@@ -273,9 +273,12 @@ def test_calibrate_keeps_the_most_accurate_scale_and_overwrites_nothing(trained,
     code, lines, err = run(fewshot_calibrate, [*argv, "--scales", "1", "0.5", "2"], capsys)
     assert code == 0, err
     document = json.loads((out / "calibration.json").read_text())
-    rows = document["rows"]
-    assert [r["readout_scale"] for r in rows] == [1.0, 0.5, 2.0]
-    assert document["split"] == "validation" and all(r["n_episodes"] == 4 for r in rows)
+    assert [(r["readout_scale"], r["deployment"]) for r in document["rows"]] == [
+        (c, d) for c in (1.0, 0.5, 2.0) for d in ("ideal", "pcm")
+    ]
+    assert document["split"] == "validation" and document["selected_on"] == "pcm"
+    rows = [r for r in document["rows"] if r["deployment"] == "pcm"]
+    assert all(r["n_episodes"] == 4 for r in rows)
     chosen = next(r for r in rows if r["readout_scale"] == document["chosen"])
     assert chosen["accuracy_after"] == max(r["accuracy_after"] for r in rows)
     source, calibrated = load_classifier(trained / "a"), load_classifier(out)
