@@ -68,6 +68,17 @@ def _from_file(path: Path) -> tuple[dict[str, torch.Tensor], Classifier]:
     return tensors, Classifier(params, cfg, {**info, "source": str(path)})
 
 
+def _is_safetensors(head: bytes, size: int) -> bool:
+    """A safetensors file opens with its header's length (u64, little-endian) and then ``{``.
+
+    The length's low byte can be 0x80, a pickle's first byte, so that alone does not tell.
+    """
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return head[8:9] == b"{" and 8 + n <= size
+
+
 def load_classifier(path: str | os.PathLike) -> Classifier:
     """Read a classifier: our file, our run folder (its ``classifier.safetensors``), or the
     authors' pickle (config defaults: hardware regime, 32 s).
@@ -84,8 +95,9 @@ def load_classifier(path: str | os.PathLike) -> Classifier:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     with open(path, "rb") as f:
-        head = f.read(2)
-    if head[:1] == b"\x80":  # a pickle (protocol >= 2): the authors' checkpoint
+        head = f.read(9)
+    if not _is_safetensors(head, path.stat().st_size) and head[:1] == b"\x80":
+        # a pickle (protocol >= 2): the authors' checkpoint
         arrays = load_reference_classifier(path)
         params = cnn.params_from_reference(arrays)
         return Classifier(params, FewShotConfig(), {"source": str(path), "authors": True})

@@ -2,8 +2,12 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
+from robo_l2l.fewshot import cnn
 from robo_l2l.fewshot.checkpoint import CLASSIFIER_SHAPES, load_reference_classifier
+from robo_l2l.fewshot.config import FewShotConfig
+from robo_l2l.fewshot.store import load_classifier, save_classifier
 from robo_l2l.reference_checkpoint import CheckpointError, load_reference_checkpoint
 from tests.conftest import CHECKPOINT, _need
 from tests.fewshot.conftest import CLASSIFIER_CHECKPOINT
@@ -76,3 +80,21 @@ def test_refuses_foreign_globals_and_bad_contents(tmp_path):
         load_reference_classifier(path)
     with pytest.raises(FileNotFoundError):
         load_reference_classifier(tmp_path / "missing.pickle")
+
+
+def test_our_file_whose_header_length_starts_with_a_pickle_byte_loads(tmp_path):
+    """A safetensors file opens with its header length; when that length's low byte is 0x80
+    (a pickle's first byte) the file is still ours, not the authors' pickle."""
+    cfg = FewShotConfig(channels=4)
+    params = cnn.init_params(torch.Generator().manual_seed(0), channels=4, way=5)
+    for pad in range(256):
+        path = tmp_path / f"c{pad}.safetensors"
+        save_classifier(path, params, cfg, note="x" * pad)
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no padding gave a header length with low byte 0x80")
+    loaded = load_classifier(path)
+    assert loaded.config == cfg and "authors" not in loaded.info
+    for name, value in params.items():
+        torch.testing.assert_close(loaded.params[name], value, rtol=0, atol=0)
