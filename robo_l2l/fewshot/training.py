@@ -2,7 +2,8 @@ r"""Meta-training runs of the few-shot classifier: MAML's outer loop with valida
 
 Runs are configured by :class:`~robo_l2l.fewshot.config.FewShotConfig`: batch statistics per
 task (as at evaluation) by default, no rotation of the episodes (the meta-training split already
-holds every rotation as a class), a device age, and a fixed validation set.
+holds every rotation as a class), optionally a random shift of every training image
+(``shift_px``, :mod:`robo_l2l.fewshot.augment`), a device age, and a fixed validation set.
 
 Each meta-iteration samples ``batch_size`` episodes from the meta-training classes, adapts
 every task's readout on its support set (:func:`robo_l2l.fewshot.maml.inner_loop`: ideal
