@@ -46,7 +46,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run folder or classifier file of ours, or the authors' pickle",
     )
     p.add_argument("--out", type=Path, required=True, help="folder for the calibrated copy")
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.6])
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0, 0.8, 0.6, 0.5, 0.4, 0.3])
     p.add_argument("--n-episodes", type=int, default=500, help="validation episodes (>= 2)")
     p.add_argument("--shot", type=int, default=5, help="support images per class")
     p.add_argument(

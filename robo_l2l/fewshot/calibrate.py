@@ -5,8 +5,9 @@ The inner loop takes U = 4 SGD steps of lr 0.1 on the cross-entropy from :math:`
 minimises the query *loss* after the last step, which is not the same as maximising the query
 *accuracy*: with a smaller :math:`W_0` the initial logits :math:`F W_0` are smaller, the first
 softmax gradients :math:`F^\top(p - y)` larger, and the readout reaches the new classes in fewer
-steps (measured in ``results/fewshot_*_cal/calibration.json``). Drift does the same to an
-uncompensated chip (README, few-shot section). The scale is one hyperparameter of deployment,
+steps. In ``results/fewshot_hw_shift2_cal/calibration.json`` the final query loss rises as
+:math:`c` falls while the accuracy rises. Drift shrinks the readout of an uncompensated chip in
+the same way (README, few-shot section). The scale is one hyperparameter of deployment,
 selected like any other on the validation split, never on the test alphabets.
 """
 
