@@ -1,6 +1,6 @@
 """Calibrate a classifier's readout scale on validation episodes and save the calibrated copy.
 
-    python scripts/fewshot_calibrate.py --checkpoint runs/fewshot_train/hw_shift2 \
+    python scripts/fewshot_calibrate.py --checkpoint results/fewshot_hw_shift2 \
         --out results/fewshot_hw_shift2_cal
 
 Evaluates the classifier with its meta-learned readout multiplied by each ``--scales`` value on
@@ -46,7 +46,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run folder or classifier file of ours, or the authors' pickle",
     )
     p.add_argument("--out", type=Path, required=True, help="folder for the calibrated copy")
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0, 0.8, 0.6, 0.5, 0.4, 0.3])
+    p.add_argument(
+        "--scales", type=float, nargs="+", default=[1.0, 0.8, 0.6, 0.5, 0.4, 0.3],
+        help="readout scales to try, each > 0 (default: %(default)s)",
+    )  # fmt: skip
     p.add_argument("--n-episodes", type=int, default=500, help="validation episodes (>= 2)")
     p.add_argument("--shot", type=int, default=5, help="support images per class")
     p.add_argument(
@@ -107,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "chosen": scales[best],
         "rows": rows,
     }
-    meta = {k: v for k, v in classifier.info.items() if k not in ("system", "config", "source")}
+    skip = ("system", "config", "source", "authors")
+    meta = {k: v for k, v in classifier.info.items() if k not in skip}
     save_classifier(
         args.out / CLASSIFIER_FILE,
         scaled_readout(classifier.params, scales[best]),
