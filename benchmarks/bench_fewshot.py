@@ -1,6 +1,6 @@
 """Time the few-shot classifier: episodes at batch 1 and meta-training iterations at batch 32.
 
-    python benchmarks/bench_fewshot.py [--repeats 5] [--threads 1] [--meta-batch 32] [--out DIR]
+    python benchmarks/bench_fewshot.py [--repeats 5] [--threads 1] [--meta-batch 32] [--workers 2] [--out DIR]
 
 Episode: 5-way 5-shot 5-query, 4 readout updates, meta-batch of 1, ideal and PCM (the
 reference's PCMNoise model). "instrumented" also evaluates the query set before and after every
@@ -90,13 +90,18 @@ def randn_rate(n: int = 4_000_000, repeats: int = 5) -> float:
     return n / best_time(lambda: out.normal_(generator=g), repeats)
 
 
-def evaluation_seconds(chunk: int, episodes: int = 50) -> float:
-    """Per-episode time of :func:`robo_l2l.fewshot.evaluate.evaluate` with PCM (instrumented,
-    batch statistics per task), ``chunk`` episodes at once."""
+def evaluation_seconds(chunk: int, episodes: int = 50, workers: int = 1) -> float:
+    """Per-episode wall time of :func:`robo_l2l.fewshot.evaluate.evaluate` with PCM
+    (instrumented, batch statistics per task), ``chunk`` episodes at once; with ``workers``
+    processes of one thread each, their start included."""
     params, ep = load_params(), random_episodes(episodes)
     cfg = maml.InnerLoopConfig(track_steps=True, per_task_bn=True)
     pcm = maml.reference_pcm()
-    return best_time(lambda: evaluate(params, ep, cfg, pcm, seed=0, chunk=chunk), 1) / episodes
+
+    def run():
+        evaluate(params, ep, cfg, pcm, seed=0, chunk=chunk, workers=workers, threads=1)
+
+    return best_time(run, 1) / episodes
 
 
 def peak_rss_gb() -> float:
@@ -142,6 +147,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--meta-batch", type=int, default=32)
     parser.add_argument("--meta-repeats", type=int, default=2)
     parser.add_argument("--skip-meta", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="also time evaluation over 2..N processes"
+    )
+    parser.add_argument(
+        "--worker-episodes", type=int, default=200, help="episodes of the multi-process rows"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON/markdown")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -170,6 +181,14 @@ def main(argv: list[str] | None = None) -> dict:
         out[f"evaluate_pcm_chunk{chunk}_per_episode"] = evaluation_seconds(chunk)
         print(
             f"evaluate, PCM, chunk {chunk}: {out[f'evaluate_pcm_chunk{chunk}_per_episode'] * 1e3:.1f} ms per episode"
+        )
+    for workers in range(2, args.workers + 1):
+        key = f"evaluate_pcm_chunk1_workers{workers}_per_episode"
+        out[key] = evaluation_seconds(1, args.worker_episodes, workers)
+        speedup = REFERENCE_S["episode_pcm_instrumented"] / out[key]
+        print(
+            f"evaluate, PCM, chunk 1, {workers} processes of 1 thread, {args.worker_episodes} "
+            f"episodes: {out[key] * 1e3:.1f} ms per episode ({speedup:.1f}x the reference)"
         )
     if not args.skip_meta:
         b = args.meta_batch

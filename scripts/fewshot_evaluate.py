@@ -78,7 +78,8 @@ class EvaluateConfig:
     rows: str = "full"
     """full: every row; core: ideal and PCM at 32 s, 5-shot and 1-shot."""
     workers: int = 1
-    """Rows computed in parallel processes (each with --threads threads)."""
+    """Parallel processes, each with --threads threads: the rows of the table, or with
+    --episodes the episodes' chunks (the same numbers for any count)."""
     seed: int = 0
     """Seed of the table's episodes and device noise (the check rows use seed + 1)."""
     reproduction: bool = False
@@ -142,7 +143,10 @@ def evaluate_file(cfg: EvaluateConfig, classifier: Classifier) -> dict:
         raise UsageError(f"--episodes: {exc}") from exc
     age = classifier.config.t_inference_s
     pcm = table.deployment(cfg.deployment, age)
-    r = table.row(classifier.params, episodes, pcm, _inner(classifier), cfg.seed, cfg.chunk)
+    inner = _inner(classifier)
+    r = table.row(
+        classifier.params, episodes, pcm, inner, cfg.seed, cfg.chunk, cfg.workers, cfg.threads
+    )
     return {
         "accuracy_before": r["accuracy_before"],
         "accuracy_after": r["accuracy_after"],

@@ -4,7 +4,7 @@ Episodes are run in chunks of ``chunk`` tasks at once with *per-task* batch stat
 per-task PCM copies, which is the same computation as one meta-batch of 1 per episode (the
 README protocol of the authors) without the per-episode Python overhead. Every chunk draws its
 device noise from its own generator keyed by ``(seed, chunk index)``, so results do not depend
-on what ran before.
+on what ran before, nor on how many worker processes shared the chunks.
 
 Summary statistics: mean and the 95% confidence half-width :math:`1.96\, s / \sqrt{n}` over
 episodes (as the authors report).
@@ -13,6 +13,8 @@ episodes (as the authors report).
 from __future__ import annotations
 
 import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -67,6 +69,8 @@ def evaluate(
     pcm: ClassifierPCM | None = None,
     seed: int = 0,
     chunk: int = 50,
+    workers: int = 1,
+    threads: int = 1,
 ) -> EvaluationResult:
     """Adapt and evaluate every episode independently (per-task statistics, per-task devices).
 
@@ -78,19 +82,60 @@ def evaluate(
         seed: keys the device noise of every chunk.
         chunk: episodes computed at once (memory vs speed; results depend on it only through
             the noise draws).
+        workers: processes sharing the chunks (contiguous blocks, spawned; 1: this process).
+            The results are the same for any number.
+        threads: torch threads of each worker process (``workers > 1`` only).
     """
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
+    if workers < 1 or threads < 1:
+        raise ValueError(f"workers and threads must be >= 1, got {workers}, {threads}")
     cfg = replace(cfg, per_task_bn=True, track_steps=True)
+    n = len(episodes.support_images)
+    n_chunks = -(-n // chunk)
+    workers = max(1, min(workers, n_chunks))
+    if workers == 1:
+        parts = [_evaluate_chunks(params, episodes, cfg, pcm, seed, chunk, 0)]
+    else:
+        # Contiguous blocks of whole chunks; numpy across the process boundary.
+        bounds = [round(i * n_chunks / workers) for i in range(workers + 1)]
+        arrays = {k: v.detach().cpu().numpy() for k, v in params.items()}
+        jobs = [
+            (
+                arrays,
+                Episodes(*(np.asarray(x[a * chunk : b * chunk]) for x in episodes)),
+                cfg,
+                pcm,
+                seed,
+                chunk,
+                a,
+            )
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=torch.set_num_threads, initargs=(threads,)
+        ) as pool:
+            parts = list(pool.map(_evaluate_job, jobs))
+    accs, losses, written = (np.concatenate(x) for x in zip(*parts, strict=True))
+    return EvaluationResult(accs, losses, written.astype(np.int64))
+
+
+def _evaluate_job(job) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    arrays, episodes, *rest = job
+    params = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    return _evaluate_chunks(params, episodes, *rest)
+
+
+def _evaluate_chunks(params, episodes, cfg, pcm, seed, chunk, first_chunk):
+    """Chunks ``first_chunk, first_chunk + 1, ...`` of an evaluation: ``episodes`` are theirs."""
     n = len(episodes.support_images)
     accs, losses, written = [], [], []
     with torch.no_grad():
-        for c, start in enumerate(range(0, n, chunk)):
+        for c, start in enumerate(range(0, n, chunk), start=first_chunk):
             part = Episodes(*(x[start : start + chunk] for x in episodes))
             r = inner_loop(params, part, cfg, pcm, chunk_generator(seed, c))
             accs.append(r.query_accs.T.double().numpy())
             losses.append(r.query_losses.T.double().numpy())
             written.append(r.devices_written.T.numpy())
-    return EvaluationResult(
-        np.concatenate(accs), np.concatenate(losses), np.concatenate(written).astype(np.int64)
-    )
+    return np.concatenate(accs), np.concatenate(losses), np.concatenate(written)

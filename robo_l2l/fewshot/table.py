@@ -59,9 +59,12 @@ def row(
     inner: InnerLoopConfig = InnerLoopConfig(),
     seed: int = 0,
     chunk: int = 50,
+    workers: int = 1,
+    threads: int = 1,
 ) -> dict:
-    """Evaluate one deployment; JSON-ready figures (accuracy in %)."""
-    r = evaluate(params, episodes, inner, pcm, seed=seed, chunk=chunk)
+    """Evaluate one deployment; JSON-ready figures (accuracy in %). ``workers`` processes of
+    ``threads`` threads share the chunks (:func:`robo_l2l.fewshot.evaluate.evaluate`)."""
+    r = evaluate(params, episodes, inner, pcm, seed, chunk, workers, threads)
     acc = r.query_accs * 100
     per_update = [mean_ci(acc[:, u]) for u in range(acc.shape[1])]
     written = r.devices_written.sum(1)

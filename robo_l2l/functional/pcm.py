@@ -246,13 +246,17 @@ def read_linear(
     With ``repeats``, slice ``d`` of the output along ``dim`` is read ``repeats[d]`` times
     (the same input read again, fresh noise each time): both products are computed once per
     distinct input and repeated, the noise is drawn for every read, and the result is what
-    ``x.repeat_interleave(repeats, dim)`` as input would give.
+    ``x.repeat_interleave(repeats, dim)`` as input would give. Without gradients (evaluation)
+    neither product is repeated in memory: each read is written into its noise draw in place.
     """
     out = op(x, weight)
     if read_var is None:
         return out if repeats is None else _repeat(out, repeats, dim)
+    differentiable = torch.is_grad_enabled() and out.requires_grad
     with torch.no_grad():
         std = op(torch.square(x), read_var).sqrt_()
+        if repeats is not None and not differentiable:
+            return _read_repeated(out, std, repeats, dim, generator)
         if repeats is not None:
             std = _repeat(std, repeats, dim)
         noise = draws.randn(std.shape, generator, dtype=std.dtype, device=std.device)
@@ -264,10 +268,29 @@ def read_linear(
     return out
 
 
-def _repeat(x: torch.Tensor, repeats: Sequence[int], dim: int) -> torch.Tensor:
+def _check_repeats(x: torch.Tensor, repeats: Sequence[int], dim: int) -> None:
     if len(repeats) != x.shape[dim]:
         raise ValueError(f"{len(repeats)} repeat counts for {x.shape[dim]} slices along dim {dim}")
+
+
+def _repeat(x: torch.Tensor, repeats: Sequence[int], dim: int) -> torch.Tensor:
+    _check_repeats(x, repeats, dim)
     return torch.repeat_interleave(x, torch.as_tensor(repeats), dim=dim)
+
+
+def _read_repeated(out, std, repeats, dim, generator) -> torch.Tensor:
+    """``_repeat(out) + _repeat(std) * noise`` written into the noise tensor (no gradient):
+    the same draws and values without materialising either repeat."""
+    _check_repeats(out, repeats, dim)
+    shape = list(out.shape)
+    shape[dim] = int(sum(repeats))
+    noise = draws.randn(shape, generator, dtype=std.dtype, device=std.device)
+    start = 0
+    for d, r in enumerate(repeats):
+        reads = noise.narrow(dim, start, r)
+        reads.mul_(std.narrow(dim, d, 1)).add_(out.narrow(dim, d, 1))
+        start += r
+    return noise
 
 
 def program_on_device(

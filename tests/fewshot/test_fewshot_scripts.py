@@ -14,6 +14,7 @@ import torch
 from robo_l2l.checkpoint import CheckpointFormatError, save_tensors
 from robo_l2l.fewshot import table
 from robo_l2l.fewshot.episodes import Episodes
+from robo_l2l.fewshot.evaluate import evaluate
 from robo_l2l.fewshot.maml import InnerLoopConfig
 from robo_l2l.fewshot.splits import split_by_alphabet
 from robo_l2l.fewshot.store import STATE_FILE, load_classifier, load_training_state
@@ -136,11 +137,13 @@ def _save(path: Path, episodes: Episodes, **changes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("deployment", ["ideal", "pcm"])
-def test_evaluate_episodes_file(trained, splits, tmp_path, capsys, deployment):
+@pytest.mark.parametrize("deployment, workers", [("ideal", 1), ("pcm", 1), ("pcm", 2)])
+def test_evaluate_episodes_file(trained, splits, tmp_path, capsys, deployment, workers):
     episodes = _episodes(splits)
     path = _save(tmp_path / "ep.npz", episodes)
     argv = ["--checkpoint", trained / "a", "--episodes", path, "--deployment", deployment]
+    # Chunks of one episode shared by two processes: the numbers of one process.
+    argv += ["--chunk", "1", "--workers", str(workers)]
     code, lines, _ = run(fewshot_evaluate, argv, capsys)
     assert code == 0
     result = json.loads(lines[-1])
@@ -160,9 +163,26 @@ def test_evaluate_episodes_file(trained, splits, tmp_path, capsys, deployment):
     classifier = load_classifier(trained / "a")
     expected = table.row(
         classifier.params, episodes, table.deployment(deployment, 32.0),
-        InnerLoopConfig(updates=2, per_task_bn=True), seed=0,
+        InnerLoopConfig(updates=2, per_task_bn=True), seed=0, chunk=1,
     )  # fmt: skip
     assert per_update == pytest.approx(expected["accuracy_per_update"], abs=1e-9)
+    assert result["devices_written_mean"] == expected["devices_written_mean"]
+
+
+def test_evaluation_shared_by_processes_gives_the_numbers_of_one(trained, splits):
+    """Uneven blocks of chunks (3 chunks of 2 episodes over 2 processes): every episode's
+    losses, accuracies and writes equal those of one process."""
+    classifier = load_classifier(trained / "a")
+    episodes = _episodes(splits, n=6)
+    inner = InnerLoopConfig(updates=2, per_task_bn=True)
+    pcm = table.deployment("pcm", 32.0)
+    one = evaluate(classifier.params, episodes, inner, pcm, seed=3, chunk=2)
+    two = evaluate(classifier.params, episodes, inner, pcm, seed=3, chunk=2, workers=2)
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert one.query_losses.shape == (6, 3)
+    with pytest.raises(ValueError, match="workers"):
+        evaluate(classifier.params, episodes, inner, pcm, workers=0)
 
 
 def test_evaluate_authors_checkpoint_on_a_file(splits, tmp_path, capsys):
