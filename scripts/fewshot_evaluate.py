@@ -86,8 +86,10 @@ class EvaluateConfig:
     """The authors' episode family instead of the table (give the authors' checkpoint)."""
     out: str = ""
     """Output folder of the table (default runs/fewshot_evaluate/<name>-<seed>-<time>/)."""
-    chunk: int = 50
-    """Episodes computed at once."""
+    chunk: int = 0
+    """Episodes computed at once; 0: 1 with PCM, 100 with ideal weights (the fastest on a CPU).
+    With PCM the chunk keys the device noise: tables shipped before 2026-11-30 without a
+    --chunk in their command were made with 50."""
     threads: int = 1
     """torch CPU threads."""
     quiet: bool = False
@@ -98,8 +100,8 @@ class EvaluateConfig:
             raise ValueError(f"--deployment must be ideal or pcm, got {self.deployment!r}")
         if self.n_episodes < 2:
             raise ValueError(f"--n-episodes must be >= 2, got {self.n_episodes}")
-        if self.chunk < 1 or self.threads < 1 or self.workers < 1:
-            raise ValueError("--chunk, --threads and --workers must be >= 1")
+        if self.chunk < 0 or self.threads < 1 or self.workers < 1:
+            raise ValueError("--chunk must be >= 0, --threads and --workers >= 1")
         if self.rows not in ("full", "core"):
             raise ValueError(f"--rows must be full or core, got {self.rows!r}")
         if self.n_secondary < 0 or self.n_secondary == 1:
@@ -145,7 +147,14 @@ def evaluate_file(cfg: EvaluateConfig, classifier: Classifier) -> dict:
     pcm = table.deployment(cfg.deployment, age)
     inner = _inner(classifier)
     r = table.row(
-        classifier.params, episodes, pcm, inner, cfg.seed, cfg.chunk, cfg.workers, cfg.threads
+        classifier.params,
+        episodes,
+        pcm,
+        inner,
+        cfg.seed,
+        cfg.chunk or None,
+        cfg.workers,
+        cfg.threads,
     )
     return {
         "accuracy_before": r["accuracy_before"],
@@ -205,7 +214,7 @@ def _row(spec: dict) -> dict:
     pcm = table.deployment(spec["deployment"], age_s, spec["compensation"])
     params = random_params if spec["init"] == "random" else classifier.params
     t0 = time.perf_counter()
-    figures = table.row(params, episodes, pcm, _inner(classifier), seed, cfg.chunk)
+    figures = table.row(params, episodes, pcm, _inner(classifier), seed, cfg.chunk or None)
     if not cfg.quiet:
         print(
             f"row {spec} -> {figures['accuracy_after']:.2f} +- "

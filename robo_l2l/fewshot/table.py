@@ -58,7 +58,7 @@ def row(
     pcm: ClassifierPCM | None,
     inner: InnerLoopConfig = InnerLoopConfig(),
     seed: int = 0,
-    chunk: int = 50,
+    chunk: int | None = None,
     workers: int = 1,
     threads: int = 1,
 ) -> dict:

@@ -130,4 +130,4 @@ def validate(
     """Adapt on each validation episode in the regime's deployment (fixed noise seed)."""
     detached = {k: v.detach() for k, v in params.items()}
     pcm = cfg.deployment_pcm() if cfg.regime == "hardware" else None
-    return evaluate(detached, episodes, cfg.inner(), pcm, seed=cfg.seed, chunk=100)
+    return evaluate(detached, episodes, cfg.inner(), pcm, seed=cfg.seed)

@@ -14,7 +14,7 @@ import torch
 from robo_l2l.checkpoint import CheckpointFormatError, save_tensors
 from robo_l2l.fewshot import table
 from robo_l2l.fewshot.episodes import Episodes
-from robo_l2l.fewshot.evaluate import evaluate
+from robo_l2l.fewshot.evaluate import default_chunk, evaluate
 from robo_l2l.fewshot.maml import InnerLoopConfig
 from robo_l2l.fewshot.splits import split_by_alphabet
 from robo_l2l.fewshot.store import STATE_FILE, load_classifier, load_training_state
@@ -183,6 +183,11 @@ def test_evaluation_shared_by_processes_gives_the_numbers_of_one(trained, splits
     assert one.query_losses.shape == (6, 3)
     with pytest.raises(ValueError, match="workers"):
         evaluate(classifier.params, episodes, inner, pcm, workers=0)
+    # The default chunk: one episode with PCM (its noise keyed per episode), 100 ideal.
+    assert default_chunk(pcm) == 1 and default_chunk(None) == 100
+    auto = evaluate(classifier.params, episodes, inner, pcm, seed=3)
+    per_episode = evaluate(classifier.params, episodes, inner, pcm, seed=3, chunk=1)
+    np.testing.assert_array_equal(auto.query_losses, per_episode.query_losses)
 
 
 def test_evaluate_authors_checkpoint_on_a_file(splits, tmp_path, capsys):
