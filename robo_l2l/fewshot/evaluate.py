@@ -63,11 +63,10 @@ def chunk_generator(seed: int, chunk: int, device: str | torch.device = "cpu") -
 
 
 def default_chunk(pcm: ClassifierPCM | None) -> int:
-    """Episodes per chunk that evaluate fastest on a CPU: 1 with a device model (each
-    episode's own kernels as grouped convolutions, and nine noisy passes of every image, cost
-    more memory traffic than batching saves: 129-189 against 205-266 ms per episode at 50,
-    README "Speed"), 100 with ideal weights (shared kernels; no noise, so the chunk changes
-    nothing but the speed)."""
+    """Episodes per chunk that evaluate fastest on a CPU: 1 with a device model (50 episodes
+    at once, as grouped convolutions with each episode's own kernels, took 229-246 against
+    158-175 ms per episode: README "Speed"), 100 with ideal weights (shared kernels; without
+    noise the chunk changes nothing but the speed)."""
     return 100 if pcm is None or pcm.ideal else 1
 
 
