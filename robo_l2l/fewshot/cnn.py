@@ -125,8 +125,12 @@ def batch_norm(x: torch.Tensor, per_task: bool = False, eps: float = BN_EPSILON)
         # Every (call, task, channel) is one channel of torch's fused batch norm.
         flat = tnf.batch_norm(x.reshape(n, r * b * c, h, w), None, None, training=True, eps=eps)
         return flat.view(x.shape)
-    var, mean = torch.var_mean(x, (0, 2, 4, 5), correction=0, keepdim=True)
-    return (x - mean) * torch.rsqrt(var + eps)
+    # Pooled over tasks: every (call, channel) is one channel of the fused batch norm, tasks
+    # join the images (one copy; forward + backward measured 1.1-1.3x faster per PCM / ideal
+    # meta-iteration than var_mean and its autograd).
+    flat = x.permute(0, 2, 1, 3, 4, 5).reshape(n * b, r * c, h, w)
+    out = tnf.batch_norm(flat, None, None, training=True, eps=eps)
+    return out.view(n, b, r, c, h, w).permute(0, 2, 1, 3, 4, 5)
 
 
 def features(
