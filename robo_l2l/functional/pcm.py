@@ -246,24 +246,20 @@ def read_linear(
     With ``repeats``, slice ``d`` of the output along ``dim`` is read ``repeats[d]`` times
     (the same input read again, fresh noise each time): both products are computed once per
     distinct input and repeated, the noise is drawn for every read, and the result is what
-    ``x.repeat_interleave(repeats, dim)`` as input would give. Without gradients (evaluation)
-    neither product is repeated in memory: each read is written into its noise draw in place.
+    ``x.repeat_interleave(repeats, dim)`` as input would give; neither product is repeated in
+    memory (each read is written into its own noise draw, :class:`_RepeatedReads`).
     """
     out = op(x, weight)
     if read_var is None:
         return out if repeats is None else _repeat(out, repeats, dim)
-    differentiable = torch.is_grad_enabled() and out.requires_grad
     with torch.no_grad():
         std = op(torch.square(x), read_var).sqrt_()
-        if repeats is not None and not differentiable:
-            return _read_repeated(out, std, repeats, dim, generator)
-        if repeats is not None:
-            std = _repeat(std, repeats, dim)
-        noise = draws.randn(std.shape, generator, dtype=std.dtype, device=std.device)
     if repeats is not None:
-        return _repeat(out, repeats, dim) + std * noise
-    # In place: a linear op's backward does not need its output.
+        _check_repeats(out, repeats, dim)
+        return _RepeatedReads.apply(out, std, generator, tuple(repeats), dim)
     with torch.no_grad():
+        noise = draws.randn(std.shape, generator, dtype=std.dtype, device=std.device)
+        # In place: a linear op's backward does not need its output.
         out.addcmul_(std, noise)
     return out
 
@@ -278,19 +274,28 @@ def _repeat(x: torch.Tensor, repeats: Sequence[int], dim: int) -> torch.Tensor:
     return torch.repeat_interleave(x, torch.as_tensor(repeats), dim=dim)
 
 
-def _read_repeated(out, std, repeats, dim, generator) -> torch.Tensor:
-    """``_repeat(out) + _repeat(std) * noise`` written into the noise tensor (no gradient):
-    the same draws and values without materialising either repeat."""
-    _check_repeats(out, repeats, dim)
-    shape = list(out.shape)
-    shape[dim] = int(sum(repeats))
-    noise = draws.randn(shape, generator, dtype=std.dtype, device=std.device)
-    start = 0
-    for d, r in enumerate(repeats):
-        reads = noise.narrow(dim, start, r)
-        reads.mul_(std.narrow(dim, d, 1)).add_(out.narrow(dim, d, 1))
-        start += r
-    return noise
+class _RepeatedReads(torch.autograd.Function):
+    """``_repeat(out) + _repeat(std) * noise`` built in the noise tensor: the same draws and
+    values without materialising either repeat. Backward: each read's gradient summed back
+    onto the slice it repeats (the noise and ``std`` are not differentiated)."""
+
+    @staticmethod
+    def forward(ctx, out, std, generator, repeats, dim):
+        ctx.repeats, ctx.dim = repeats, dim
+        shape = list(out.shape)
+        shape[dim] = sum(repeats)
+        noise = draws.randn(shape, generator, dtype=std.dtype, device=std.device)
+        start = 0
+        for d, r in enumerate(repeats):
+            reads = noise.narrow(dim, start, r)
+            reads.mul_(std.narrow(dim, d, 1)).add_(out.narrow(dim, d, 1))
+            start += r
+        return noise
+
+    @staticmethod
+    def backward(ctx, grad):
+        sums = [part.sum(ctx.dim, keepdim=True) for part in grad.split(ctx.repeats, ctx.dim)]
+        return torch.cat(sums, ctx.dim), None, None, None, None
 
 
 def program_on_device(
