@@ -14,7 +14,10 @@ from robo_l2l.fewshot.store import load_classifier
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 RUNS = sorted(p.parent for p in RESULTS.glob("fewshot_*/classifier.safetensors"))
-CHECK_PAIRS = 2 * len(RUNS)  # at most two check rows per table
+#: Tables of the same classifier on other episode seeds (``--rows core --seed N``).
+SEED_TABLES = sorted(RESULTS.glob("fewshot_*/eval_seed*/eval.json"))
+SEED_ROWS = sum(len(json.loads(p.read_text())["rows"]) for p in SEED_TABLES)
+CHECK_PAIRS = 2 * len(RUNS) + SEED_ROWS  # at most two check rows per table
 FAMILY_Z = NormalDist().inv_cdf(1 - 0.05 / (2 * CHECK_PAIRS))
 
 
@@ -48,3 +51,26 @@ def test_classifier_matches_its_config_and_table(run):
         assert abs(row["accuracy_after"] - check["accuracy_after"]) <= bound, (row, check)
     for row in rows:
         assert row["accuracy_per_update"][-1] == row["accuracy_after"]
+
+
+def _same_row(rows, like):
+    keys = ("shot", "deployment", "age", "init", "compensation")
+    return next(r for r in rows if r["seed_offset"] == 0 and all(r[k] == like[k] for k in keys))
+
+
+@pytest.mark.parametrize("path", SEED_TABLES, ids=[p.parent.parent.name for p in SEED_TABLES])
+def test_other_seed_tables_agree_with_the_table(path):
+    """Every row of a table on other episodes and noise agrees with the classifier's own
+    table within the pair's widened 95% interval (as above)."""
+    other = json.loads(path.read_text())
+    run = path.parent.parent
+    assert f"--checkpoint results/{run.name}" in other["command"]
+    assert f"--out results/{run.name}/{path.parent.name}" in other["command"]
+    rows = json.loads((run / "eval.json").read_text())["rows"]
+    assert other["rows"]
+    for check in other["rows"]:
+        assert check["n_episodes"] >= 1000
+        row = _same_row(rows, check)
+        half_widths = (row["accuracy_after_ci95"] ** 2 + check["accuracy_after_ci95"] ** 2) ** 0.5
+        bound = half_widths * FAMILY_Z / 1.96
+        assert abs(row["accuracy_after"] - check["accuracy_after"]) <= bound, (row, check)
