@@ -88,8 +88,8 @@ class EvaluateConfig:
     """Output folder of the table (default runs/fewshot_evaluate/<name>-<seed>-<time>/)."""
     chunk: int = 0
     """Episodes computed at once; 0: 1 with PCM, 100 with ideal weights (the fastest on a CPU).
-    With PCM the chunk keys the device noise: tables shipped before 2026-11-30 without a
-    --chunk in their command were made with 50."""
+    With PCM the chunk keys the device noise: shipped tables whose recorded command has no
+    --chunk were made with 50, the default then."""
     threads: int = 1
     """torch CPU threads."""
     quiet: bool = False
