@@ -109,9 +109,18 @@ def conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     if b == 1:
         out = tnf.conv2d(x.reshape(n * r, c_in, h, w), weight[0], stride=2, padding=1)
         return out.view(n, r, 1, *out.shape[1:])
-    # Tasks as groups of one convolution (measured here: on a par with a loop over tasks).
+    # Tasks as groups of one convolution.
     flat = weight.reshape(b * weight.shape[1], *weight.shape[2:])
-    out = tnf.conv2d(x.reshape(n * r, b * c_in, h, w), flat, stride=2, padding=1, groups=b)
+    if torch.is_grad_enabled():
+        # Channels-last input, in the one copy the reshape would make anyway: oneDNN's grouped
+        # convolution then ran 2.4x faster forward + backward (layer 2, meta-batch 16), the
+        # PCM meta-iteration 1.1-1.2x. Without gradients the NCHW path is kept, so that PCM
+        # evaluations in chunks reproduce the shipped tables bit for bit.
+        inputs = x.permute(0, 1, 4, 5, 2, 3).contiguous().view(n * r, h, w, b * c_in)
+        inputs = inputs.permute(0, 3, 1, 2)
+    else:
+        inputs = x.reshape(n * r, b * c_in, h, w)
+    out = tnf.conv2d(inputs, flat, stride=2, padding=1, groups=b)
     return out.view(n, r, b, -1, *out.shape[-2:])
 
 

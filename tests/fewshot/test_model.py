@@ -58,10 +58,18 @@ def test_grouped_conv_equals_per_task_conv():
     g = _gen(4)
     x = torch.randn(3, 2, 4, 5, 9, 9, generator=g, dtype=torch.float64)  # (n, R, B, C, H, W)
     w = torch.randn(4, 6, 5, 3, 3, generator=g, dtype=torch.float64)
-    out = cnn.conv(x, w)
+    x.requires_grad_()
+    w.requires_grad_()
+    out = cnn.conv(x, w)  # with gradients: the channels-last path
     assert out.shape == (3, 2, 4, 6, 5, 5)
-    for b in range(4):
-        torch.testing.assert_close(out[:, :, b : b + 1], cnn.conv(x[:, :, b : b + 1], w[b]))
+    with torch.no_grad():
+        torch.testing.assert_close(cnn.conv(x, w), out.detach())  # the NCHW path
+    loop = torch.cat([cnn.conv(x[:, :, b : b + 1], w[b]) for b in range(4)], 2)
+    torch.testing.assert_close(out, loop)
+    g = torch.randn(out.shape, generator=_gen(5), dtype=out.dtype)
+    grads = torch.autograd.grad(out, (x, w), g)
+    for a, e in zip(grads, torch.autograd.grad(loop, (x, w), g), strict=True):
+        torch.testing.assert_close(a, e)
 
 
 def test_batch_norm_statistics_pooled_and_per_task():
