@@ -19,6 +19,7 @@ import argparse
 import json
 import multiprocessing as mp
 import resource
+import statistics
 import sys
 from pathlib import Path
 
@@ -153,6 +154,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--worker-episodes", type=int, default=200, help="episodes of the multi-process rows"
     )
+    parser.add_argument(
+        "--chunk-rounds", type=int, default=3, help="interleaved rounds of chunk 1 vs 50"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON/markdown")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -177,10 +181,17 @@ def main(argv: list[str] | None = None) -> dict:
         f"{out['episode_pcm_final_conv_read_draws'] / 1e6:.2f}M (final, "
         f"{out['episode_pcm_final_draw_seconds'] * 1e3:.0f} ms) for the convolutions' read noise"
     )
-    for chunk in (1, 50):
-        out[f"evaluate_pcm_chunk{chunk}_per_episode"] = evaluation_seconds(chunk)
+    # Chunks of 1 and 50 episodes in interleaved rounds (the machine's speed drifts).
+    rounds: dict[int, list[float]] = {1: [], 50: []}
+    for _ in range(args.chunk_rounds):
+        for chunk, times in rounds.items():
+            times.append(evaluation_seconds(chunk))
+    for chunk, times in rounds.items():
+        key = f"evaluate_pcm_chunk{chunk}_per_episode"
+        out[key], out[f"{key}_median"] = min(times), statistics.median(times)
         print(
-            f"evaluate, PCM, chunk {chunk}: {out[f'evaluate_pcm_chunk{chunk}_per_episode'] * 1e3:.1f} ms per episode"
+            f"evaluate, PCM, chunk {chunk}: {out[key] * 1e3:.1f} ms per episode (best of "
+            f"{len(times)} interleaved rounds; median {out[f'{key}_median'] * 1e3:.1f} ms)"
         )
     for workers in range(2, args.workers + 1):
         key = f"evaluate_pcm_chunk1_workers{workers}_per_episode"

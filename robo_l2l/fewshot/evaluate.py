@@ -64,9 +64,10 @@ def chunk_generator(seed: int, chunk: int, device: str | torch.device = "cpu") -
 
 def default_chunk(pcm: ClassifierPCM | None) -> int:
     """Episodes per chunk that evaluate fastest on a CPU: 1 with a device model (50 episodes
-    at once, as grouped convolutions with each episode's own kernels, were slower in every run
-    of ``benchmarks/bench_fewshot.py``: README "Speed"), 100 with ideal weights (shared
-    kernels; without noise the chunk changes nothing but the speed)."""
+    at once, as grouped convolutions with each episode's own kernels, were slower in the best
+    and the median of interleaved rounds in every run of ``benchmarks/bench_fewshot.py``:
+    README "Speed"), 100 with ideal weights (shared kernels; without noise the chunk changes
+    nothing but the speed)."""
     return 100 if pcm is None or pcm.ideal else 1
 
 
