@@ -19,7 +19,8 @@ Parameters are a dict of five tensors: ``kernel1`` .. ``kernel4`` in PyTorch lay
 axis ``B`` (per-task copies, as PCM deployment needs); the tasks then run as one grouped
 convolution. Activations are kept image-major, ``(n, R, B, C, H, W)`` (``R`` independent calls,
 e.g. the inner loop's repeated noisy forwards, computed at once), so that both the shared and
-the grouped convolution read them without copies.
+the grouped convolution read them without copies in evaluation; in training they read a
+channels-last copy (faster; see ``_conv_input``).
 """
 
 from __future__ import annotations
@@ -101,27 +102,36 @@ def conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         ``(n, R, B, c_out, H', W')`` with :math:`H' = \\lfloor (H - 1) / 2 \\rfloor + 1`.
     """
     n, r, b, c_in, h, w = x.shape
-    if weight.ndim == 4:
-        out = tnf.conv2d(x.reshape(n * r * b, c_in, h, w), weight, stride=2, padding=1)
-        return out.view(n, r, b, *out.shape[1:])
-    if weight.shape[0] != b:
+    if weight.ndim == 5 and weight.shape[0] != b:
         raise ValueError(f"per-task kernels for {weight.shape[0]} tasks, activations have {b}")
-    if b == 1:
-        out = tnf.conv2d(x.reshape(n * r, c_in, h, w), weight[0], stride=2, padding=1)
-        return out.view(n, r, 1, *out.shape[1:])
+    if weight.ndim == 4 or b == 1:
+        kernel = weight if weight.ndim == 4 else weight[0]
+        out = tnf.conv2d(_conv_input(x, tasks_as_groups=False), kernel, stride=2, padding=1)
+        return out.view(n, r, b, *out.shape[1:])
     # Tasks as groups of one convolution.
     flat = weight.reshape(b * weight.shape[1], *weight.shape[2:])
-    if torch.is_grad_enabled():
-        # Channels-last input, in the one copy the reshape would make anyway: oneDNN's grouped
-        # convolution then ran 2.4x faster forward + backward (layer 2, meta-batch 16), the
-        # PCM meta-iteration 1.1-1.2x. Without gradients the NCHW path is kept, so that PCM
-        # evaluations in chunks reproduce the shipped tables bit for bit.
-        inputs = x.permute(0, 1, 4, 5, 2, 3).contiguous().view(n * r, h, w, b * c_in)
-        inputs = inputs.permute(0, 3, 1, 2)
-    else:
-        inputs = x.reshape(n * r, b * c_in, h, w)
+    inputs = _conv_input(x, tasks_as_groups=True)
     out = tnf.conv2d(inputs, flat, stride=2, padding=1, groups=b)
     return out.view(n, r, b, -1, *out.shape[-2:])
+
+
+def _conv_input(x: torch.Tensor, tasks_as_groups: bool) -> torch.Tensor:
+    """``(n, R, B, C, H, W)`` as a batch of 4-D images: ``(n R B, C, H, W)``, or with the tasks
+    as channel groups ``(n R, B C, H, W)``.
+
+    With gradients (training) the images are a channels-last copy (a copy the NCHW reshape
+    mostly makes anyway, since batch norm returns a permuted view): oneDNN's convolutions and
+    their backward then ran the meta-iteration 1.1-1.2x faster with PCM (grouped, per-task
+    kernels) and 1.1-1.3x with ideal weights (shared kernels) in interleaved timings. Without
+    gradients the NCHW layout stays, so that evaluations reproduce the shipped tables bit for
+    bit.
+    """
+    n, r, b, c, h, w = x.shape
+    rows, channels = (n * r, b * c) if tasks_as_groups else (n * r * b, c)
+    if not torch.is_grad_enabled():
+        return x.reshape(rows, channels, h, w)
+    order = (0, 1, 4, 5, 2, 3) if tasks_as_groups else (0, 1, 2, 4, 5, 3)
+    return x.permute(order).contiguous().view(rows, h, w, channels).permute(0, 3, 1, 2)
 
 
 def batch_norm(x: torch.Tensor, per_task: bool = False, eps: float = BN_EPSILON) -> torch.Tensor:
