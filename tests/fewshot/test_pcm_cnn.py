@@ -58,7 +58,7 @@ def test_repeated_reads_equal_reads_of_repeated_inputs():
     every = F.read_linear(cnn.conv, full, w, var, _gen(6))
     torch.testing.assert_close(once, every)
     assert not torch.equal(once[:, 0], once[:, 1])  # fresh noise per read
-    with torch.no_grad():  # written in place into the noise: the same draws and values
+    with torch.no_grad():  # evaluation: the same draws and values
         in_place = F.read_linear(cnn.conv, x, w, var, _gen(6), reps, dim=1)
     assert torch.equal(in_place, once.detach())
     (g_once,) = torch.autograd.grad(once.square().sum(), w)

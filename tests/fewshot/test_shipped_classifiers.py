@@ -17,7 +17,7 @@ RUNS = sorted(p.parent for p in RESULTS.glob("fewshot_*/classifier.safetensors")
 #: Tables of the same classifier on other episode seeds (``--rows core --seed N``).
 SEED_TABLES = sorted(RESULTS.glob("fewshot_*/eval_seed*/eval.json"))
 SEED_ROWS = sum(len(json.loads(p.read_text())["rows"]) for p in SEED_TABLES)
-CHECK_PAIRS = 2 * len(RUNS) + SEED_ROWS  # at most two check rows per table
+CHECK_PAIRS = 2 * len(RUNS) + SEED_ROWS  # two check rows per table at most, + seed tables
 FAMILY_Z = NormalDist().inv_cdf(1 - 0.05 / (2 * CHECK_PAIRS))
 
 
