@@ -5,8 +5,9 @@ r"""The two recurrent spiking networks, run over a whole trial.
 * The **learning-signal generator** (560 LIF + 240 ALIF, 53 inputs = clock + 16-bit target code,
   250 leaky readouts = one learning signal per trainee neuron), off-chip, ideal weights.
 
-Inputs and feed-forward currents are precomputed for the whole trial (one product); only the
-recurrent product runs step by step.
+Inputs and feed-forward currents are precomputed for the whole trial (one product); the recurrent
+layer runs as one operation with its own backpropagation through time
+(:mod:`robo_l2l.functional.recurrent_trial`), bit for bit the step functions' arithmetic.
 """
 
 from __future__ import annotations
@@ -17,15 +18,10 @@ from typing import NamedTuple
 import torch
 
 from robo_l2l.functional import pcm as F
-from robo_l2l.functional.alif import (
-    ALIFParameters,
-    adaptation_strength,
-    alif_initial_state,
-    alif_step,
-)
+from robo_l2l.functional.alif import ALIFParameters, adaptation_strength
 from robo_l2l.functional.lif import LIFParameters, lif_initial_state, lif_step, no_self_connections
 from robo_l2l.functional.readout import leaky_filter
-from robo_l2l.functional.spike_matmul import RecurrentProduct
+from robo_l2l.functional.recurrent_trial import Adaptation, recurrent_trial
 
 KAPPA = math.exp(-1.0 / 20.0)  #: readout decay per step (tau_out = 20 ms)
 N_TRAINEE = 250
@@ -65,25 +61,10 @@ def run_trainee(
     """
     x = clock.expand(batch_size, *clock.shape)
     current = F.read(x, w_in.weight, w_in.read_var, generator)
-    n_steps = current.shape[1]
-    rec = RecurrentProduct(no_self_connections(w_rec.weight), batch_size, n_steps)
     rec_var = None if w_rec.read_var is None else no_self_connections(w_rec.read_var)
-
-    def recurrent(t: int, z: torch.Tensor) -> torch.Tensor:
-        if rec_var is None:
-            return rec(t, z)
-        return rec(t, z) + F.read_noise(z, rec_var, generator)
-
-    state = lif_initial_state(batch_size, rec.w.shape[-1], current)
-    spikes, psis = [], []
-    # unbind, not current[:, t]: a per-step slice would cost a full-size gradient per step
-    for t, current_t in enumerate(current.unbind(1)):
-        z, state, psi = lif_step(current_t, state, lambda z, t=t: recurrent(t, z), p)
-        spikes.append(z)
-        psis.append(psi)
-    z = torch.stack(spikes, 1)
-    y = leaky_filter(F.read(z, w_out.weight, w_out.read_var, generator), kappa)
-    return Trial(z, torch.stack(psis, 1), y)
+    layer = recurrent_trial(current, no_self_connections(w_rec.weight), p, rec_var, generator)
+    y = leaky_filter(F.read(layer.spikes, w_out.weight, w_out.read_var, generator), kappa)
+    return Trial(layer.spikes, layer.psi, y)
 
 
 class GeneratorRun(NamedTuple):
@@ -101,17 +82,11 @@ def run_generator(
 ) -> GeneratorRun:
     """Run the learning-signal generator on ``inputs (B, T, 53)`` (clock then target code)."""
     current = torch.matmul(inputs, w_in)
-    batch_size, n_steps = current.shape[:2]
-    rec = RecurrentProduct(no_self_connections(w_rec), batch_size, n_steps)
-    n = w_rec.shape[-1]
-    beta = adaptation_strength(n, p, current)
-    state = alif_initial_state(batch_size, n, current)
-    spikes = []
-    for t, current_t in enumerate(current.unbind(1)):
-        z, state = alif_step(current_t, state, lambda z, t=t: rec(t, z), beta, p)
-        spikes.append(z)
-    z = torch.stack(spikes, 1)
-    return GeneratorRun(z, leaky_filter(torch.matmul(z, w_out), kappa))
+    beta = adaptation_strength(w_rec.shape[-1], p, current)
+    layer = recurrent_trial(
+        current, no_self_connections(w_rec), p.lif, adaptation=Adaptation(beta, p.rho)
+    )
+    return GeneratorRun(layer.spikes, leaky_filter(torch.matmul(layer.spikes, w_out), kappa))
 
 
 class TraineeStepper:

@@ -12,26 +12,41 @@ from __future__ import annotations
 import torch
 
 
-def _sparse_product(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    # The k = max spike count per task largest entries of z hold every non-zero; the padding
-    # entries are zeros and contribute nothing. Gather + sum avoids a slow CPU scatter-add.
-    k = int((z != 0).sum(1).max())
-    if k == 0:
-        return z.new_zeros(z.shape[0], w.shape[-1])
-    values, index = torch.topk(z.abs(), k, dim=1, sorted=False)
-    values = torch.gather(z, 1, index)
-    if w.ndim == 3:
-        rows = w[torch.arange(z.shape[0], device=z.device).unsqueeze(1), index]  # (B, k, M)
-    else:
-        rows = w[index]
-    return torch.bmm(values.unsqueeze(1), rows).squeeze(1)
+class SpikeRows:
+    """The rows of the neurons that fired in one step ``z (B, N)``, chosen once to multiply
+    with several per-task matrices ``(B, N, M)`` (the weights and their read-noise variances).
+
+    The ``k`` = most non-zeros of a task largest entries of :math:`|z|` hold every non-zero; the
+    padding entries are zeros and contribute nothing. A gather and a batched product avoid a
+    slow CPU scatter-add; the rows come from the matrices flattened to ``(B * N, M)`` with
+    ``index_select`` (3x faster than advanced indexing here). ``binary``: ``z`` holds only 0
+    and 1, so the count is a sum and topk's values are the gathered ones (comparisons into bool
+    tensors are slow on CPU).
+    """
+
+    def __init__(self, z: torch.Tensor, binary: bool = False) -> None:
+        self.z = z
+        self.k = int(z.sum(1).max() if binary else torch.count_nonzero(z, 1).max())
+        if self.k:
+            values, index = torch.topk(z if binary else z.abs(), self.k, dim=1, sorted=False)
+            self.values = (values if binary else torch.gather(z, 1, index)).unsqueeze(1)
+            offsets = torch.arange(z.shape[0], device=z.device).unsqueeze(1) * z.shape[1]
+            self.flat = (index + offsets).view(-1)
+
+    def times(self, w: torch.Tensor) -> torch.Tensor:
+        """``z @ w`` for per-task ``w`` ``(B, N, M)`` (contiguous, or it is copied)."""
+        batch, m = self.z.shape[0], w.shape[-1]
+        if not self.k:
+            return self.z.new_zeros(batch, m)
+        rows = w.reshape(-1, m).index_select(0, self.flat).view(batch, self.k, m)
+        return torch.bmm(self.values, rows).squeeze(1)
 
 
 class _SpikeMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(z, w)
-        return _sparse_product(z, w)
+        return SpikeRows(z).times(w)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -60,49 +75,3 @@ def spike_matmul(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     if w.shape[0] != z.shape[0]:
         raise ValueError(f"per-task weights {tuple(w.shape)} do not match batch {z.shape[0]}")
     return _SpikeMatmul.apply(z, w)
-
-
-class _DeferredGrad(torch.autograd.Function):
-    """Zeros ``(B, T, M)`` whose backward turns per-step output gradients into one weight
-    gradient :math:`\\sum_t z_{t-1}^T g_t` (a single product after the loop)."""
-
-    @staticmethod
-    def forward(
-        ctx, w: torch.Tensor, inputs: list[torch.Tensor], batch_size: int, n_steps: int
-    ) -> torch.Tensor:
-        # Keep only the list of (detached) inputs: holding the RecurrentProduct, which holds
-        # this function's outputs, would make a cycle through the graph that never frees.
-        ctx.inputs = inputs
-        ctx.w_shape = w.shape
-        return w.new_zeros(batch_size, n_steps, w.shape[-1])
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        spikes = torch.stack(ctx.inputs, 1)  # (B, T, N)
-        if len(ctx.w_shape) == 3:
-            grad_w = torch.bmm(spikes.transpose(1, 2), grad)
-        else:
-            grad_w = spikes.flatten(0, 1).T @ grad.flatten(0, 1)
-        return grad_w, None, None, None
-
-
-class RecurrentProduct:
-    """``z_{t-1} W`` for every step of a loop, with the weight gradient deferred.
-
-    Autograd through a per-step product would materialise a ``(B, N, M)`` weight gradient at
-    every step; here the steps use a detached weight and a zero-valued tensor carries the
-    gradient, which becomes one batched product over time in the backward pass.
-    """
-
-    def __init__(self, w: torch.Tensor, batch_size: int, n_steps: int) -> None:
-        self.w, self.batch_size, self.inputs = w, batch_size, []
-        self._carriers = None
-        if w.requires_grad and torch.is_grad_enabled():
-            self._carriers = _DeferredGrad.apply(w, self.inputs, batch_size, n_steps).unbind(1)
-
-    def __call__(self, t: int, z: torch.Tensor) -> torch.Tensor:
-        out = spike_matmul(z, self.w.detach())
-        if self._carriers is None:
-            return out
-        self.inputs.append(z.detach())
-        return out + self._carriers[t]
