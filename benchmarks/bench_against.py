@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.rounds < 1 or args.repeats < 1:
         parser.error("--rounds and --repeats must be >= 1")
     if not args.checkpoint.exists():
-        parser.error(f"checkpoint not found: {args.checkpoint} (the runs must time the same weights)")
+        parser.error(
+            f"checkpoint not found: {args.checkpoint} (the runs must time the same weights)"
+        )
     args.checkpoint = args.checkpoint.resolve()
     head = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
