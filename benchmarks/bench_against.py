@@ -59,6 +59,7 @@ def run_tree(tree: Path, args: argparse.Namespace, out: Path) -> dict[str, float
     where = subprocess.run(
         [sys.executable, "-c", "import robo_l2l; print(robo_l2l.__file__)"],
         env=env,
+        cwd=tree,
         check=True,
         capture_output=True,
         text=True,
@@ -76,11 +77,11 @@ def run_tree(tree: Path, args: argparse.Namespace, out: Path) -> dict[str, float
         str(args.checkpoint),
     ]
     help_text = subprocess.run(
-        [*command[:2], "--help"], env=env, capture_output=True, text=True
+        [*command[:2], "--help"], env=env, cwd=tree, capture_output=True, text=True
     ).stdout
     if "--out" in help_text:  # older revisions write into their own (temporary) tree
         command += ["--out", str(out)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"bench_inner_loop of {tree} failed:\n{done.stderr[-2000:]}")
     last = json.loads(done.stdout.strip().splitlines()[-1])
