@@ -92,13 +92,13 @@ def _forward(current, w, read_var, generator, p: LIFParameters, adaptation: Adap
     return spikes, scaled, keep, thresholds
 
 
-def _backward_steps(pre, gain, w_t, z_prev, p, adaptation, thresholds, out):
+def _backward_steps(pre, gain, w_t, spikes, p, adaptation, thresholds, out):
     r"""Go back through the steps of one block of tasks (see the module's equations).
 
     Time-major ``(T, b, N)``: ``pre`` :math:`(\bar z_t \partial_s z_t + \bar\psi_t
-    \partial_s \psi_t)/\vartheta`, ``gain`` :math:`\partial_s z_t / \vartheta`; ``w_t`` the
-    transposed weights (``(N, N)`` or per task ``(b, N, N)``); writes :math:`\bar v_t` into
-    ``out``.
+    \partial_s \psi_t)/\vartheta`, ``gain`` :math:`\partial_s z_t / \vartheta`, ``spikes``
+    :math:`z_t`; ``w_t`` the transposed weights (``(N, N)`` or per task ``(b, N, N)``); writes
+    :math:`\bar v_t` into ``out``.
     """
     n_steps = pre.shape[0]
     gv_next = pre.new_zeros(pre.shape[1:])
@@ -121,7 +121,7 @@ def _backward_steps(pre, gain, w_t, z_prev, p, adaptation, thresholds, out):
         if adaptation is None:
             carry.add_(gv, alpha=-p.v_th)
         else:
-            grad_a = q.neg_().sub_(torch.mul(z_prev[t], gv, out=tmp))
+            grad_a = q.neg_().sub_(torch.mul(spikes[t - 1], gv, out=tmp))
             gb_next.mul_(adaptation.rho).add_(torch.mul(adaptation.beta, grad_a, out=tmp))
             carry.sub_(torch.mul(thresholds[t], gv, out=tmp)).add_(gb_next)
         gv_next = gv
@@ -136,26 +136,24 @@ class _Trial(torch.autograd.Function):
     def forward(ctx, current, w, read_var, generator, p, adaptation):
         spikes, scaled, keep, thresholds = _forward(current, w, read_var, generator, p, adaptation)
         psi = p.dampening / p.v_th * torch.relu(1.0 - scaled.abs()) * keep
-        ctx.save_for_backward(w, spikes, scaled, keep, thresholds)
+        ctx.save_for_backward(w, spikes, scaled, psi, thresholds)
         ctx.p, ctx.adaptation = p, adaptation
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None
         return spikes.transpose(0, 1).contiguous(), psi.transpose(0, 1).contiguous()
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_psi):
-        w, spikes, scaled, keep, thresholds = ctx.saved_tensors
+        w, spikes, scaled, psi, thresholds = ctx.saved_tensors
         p, adaptation = ctx.p, ctx.adaptation
-        inside = 1.0 - scaled.abs()
-        # norse's triangle surrogate over the threshold (ds/dv = 1/threshold): dz/ds / threshold
-        gain = torch.relu(inside).mul_(keep).mul_(p.dampening / p.v_th)
+        # norse's triangle surrogate over the threshold, dz/ds / threshold, is psi itself
+        gain = psi
         pre = torch.zeros_like(scaled)
         if grad_spikes is not None:
             torch.mul(_time_major(grad_spikes), gain, out=pre)
         if grad_psi is not None:
-            # d psi / ds / threshold = -gamma / threshold^2 sign(s) [|s| < 1] m
-            slope = torch.gt(inside, 0.0, out=inside).mul_(keep).mul_(torch.sign(scaled))
+            # d psi / ds / threshold = -gamma / threshold^2 sign(s) [|s| < 1] m: [psi > 0]
+            slope = torch.gt(psi, 0.0, out=torch.empty_like(psi)).mul_(torch.sign(scaled))
             pre.addcmul_(_time_major(grad_psi), slope, value=-p.dampening / p.v_th**2)
-        z_prev = torch.cat((torch.zeros_like(spikes[:1]), spikes[:-1]))
         grad_v = torch.empty_like(scaled)
         grad_w = None
         if w.ndim == 3:
@@ -166,18 +164,18 @@ class _Trial(torch.autograd.Function):
                     pre[:, block],
                     gain[:, block],
                     w_t[block],
-                    z_prev[:, block],
+                    spikes[:, block],
                     p,
                     adaptation,
                     None if thresholds is None else thresholds[:, block],
                     grad_v[:, block],
                 )
-            if ctx.needs_input_grad[1]:
-                grad_w = torch.bmm(z_prev.permute(1, 2, 0), grad_v.transpose(0, 1))
+            if ctx.needs_input_grad[1]:  # sum over t >= 1 of z_{t-1}^T v-bar_t
+                grad_w = torch.bmm(spikes[:-1].permute(1, 2, 0), grad_v[1:].transpose(0, 1))
         else:
-            _backward_steps(pre, gain, w.T.contiguous(), z_prev, p, adaptation, thresholds, grad_v)
+            _backward_steps(pre, gain, w.T.contiguous(), spikes, p, adaptation, thresholds, grad_v)
             if ctx.needs_input_grad[1]:
-                grad_w = z_prev.flatten(0, 1).T @ grad_v.flatten(0, 1)
+                grad_w = spikes[:-1].flatten(0, 1).T @ grad_v[1:].flatten(0, 1)
         return grad_v.transpose(0, 1), grad_w, None, None, None, None
 
 
