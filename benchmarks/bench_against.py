@@ -6,8 +6,9 @@ This machine's speed drifts by up to 2-3x between days and by tens of percent be
 minutes apart, so a speed-up is only measurable against the old code on the same machine at the
 same time. Each round runs ``benchmarks/bench_inner_loop.py`` of every revision in turn (a
 ``git archive`` of it in a temporary folder, imported ahead of the installed package), then of
-this checkout; the best time of each over the rounds is kept. Last line: one JSON object with
-the times (s) per revision and the speed-ups of this checkout (base time / our time).
+this checkout; the best time of each over the rounds is kept, and the ratio within each round
+is kept too (its spread shows the noise). Last line: one JSON object with the times (s) per
+revision and the speed-ups of this checkout (base time / our time).
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def export_revision(rev: str, into: Path) -> tuple[Path, str]:
     return tree, commit
 
 
-def run_tree(tree: Path, args: argparse.Namespace, out: Path) -> dict[str, float]:
-    """One run of ``tree``'s bench_inner_loop with ``tree`` first on the import path."""
+def package_location(tree: Path) -> Path:
+    """Where ``robo_l2l`` is imported from with ``tree`` first on the path, run in ``tree``."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     where = subprocess.run(
         [sys.executable, "-c", "import robo_l2l; print(robo_l2l.__file__)"],
@@ -64,7 +65,14 @@ def run_tree(tree: Path, args: argparse.Namespace, out: Path) -> dict[str, float
         capture_output=True,
         text=True,
     ).stdout.strip()
-    if not Path(where).resolve().is_relative_to(tree.resolve()):
+    return Path(where).resolve()
+
+
+def run_tree(tree: Path, args: argparse.Namespace, out: Path) -> dict[str, float]:
+    """One run of ``tree``'s bench_inner_loop with ``tree`` first on the import path."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    where = package_location(tree)
+    if not where.is_relative_to(tree.resolve()):
         raise SystemExit(f"{tree} imports robo_l2l from {where}, not from its own tree")
     command = [
         sys.executable,
@@ -137,10 +145,22 @@ def main(argv: list[str] | None = None) -> dict:
         "best": best,
         "runs": runs,
         "speedup": {rev: {k: best[rev][k] / ours[k] for k in KEYS} for rev in args.base},
+        # the same ratio within each round (runs minutes apart): its spread is the noise
+        "speedup_per_round": {
+            rev: {
+                k: [b[k] / o[k] for b, o in zip(runs[rev], runs["this checkout"], strict=True)]
+                for k in KEYS
+            }
+            for rev in args.base
+        },
     }
     for rev in args.base:
-        shown = "  ".join(f"{k} {v:.2f}x" for k, v in result["speedup"][rev].items())
-        print(f"this checkout against {rev}: {shown}")
+        rounds = result["speedup_per_round"][rev]
+        shown = "  ".join(
+            f"{k} {v:.2f}x ({min(rounds[k]):.2f}-{max(rounds[k]):.2f})"
+            for k, v in result["speedup"][rev].items()
+        )
+        print(f"this checkout against {rev}, best (per round): {shown}")
     flat = {f"{k}_{name}": v for name, times in best.items() for k, v in times.items()}
     write_result("bench_against", {**flat, **result}, args.out)
     print(json.dumps(result))
