@@ -16,8 +16,8 @@ class SpikeRows:
     """The rows of the neurons that fired in one step ``z (B, N)``, chosen once to multiply
     with several per-task matrices ``(B, N, M)`` (the weights and their read-noise variances).
 
-    The ``k`` = most non-zeros of a task largest entries of :math:`|z|` hold every non-zero; the
-    padding entries are zeros and contribute nothing. A gather and a batched product avoid a
+    With ``k`` the most non-zeros any task has, each task's ``k`` largest entries of :math:`|z|`
+    hold all its non-zeros; the padding entries are zeros and contribute nothing. A gather and a batched product avoid a
     slow CPU scatter-add; the rows come from the matrices flattened to ``(B * N, M)`` with
     ``index_select`` (3x faster than advanced indexing here). ``binary``: ``z`` holds only 0
     and 1, so the count is a sum and topk's values are the gathered ones (comparisons into bool
