@@ -133,3 +133,14 @@ def test_bad_shapes_are_named():
         rt.recurrent_trial(current, w[:2])
     with pytest.raises(ValueError, match="read-noise variances"):
         rt.recurrent_trial(current, w, read_var=var[:, :5])
+
+
+def test_the_differentiable_path_gives_the_same_spikes():
+    """Without gradients the layer skips what only the backward pass needs."""
+    current, w, var = _inputs(4, 30, 40, True, torch.float32, seed=6)
+    plain = rt.recurrent_trial(current, w, LIFParameters(), var, torch.Generator().manual_seed(7))
+    tracked = rt.recurrent_trial(
+        current.requires_grad_(), w, LIFParameters(), var, torch.Generator().manual_seed(7)
+    )
+    assert tracked.spikes.requires_grad
+    assert torch.equal(plain.spikes, tracked.spikes) and torch.equal(plain.psi, tracked.psi)

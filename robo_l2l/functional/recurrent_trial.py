@@ -61,57 +61,73 @@ class LayerTrial(NamedTuple):
     psi: torch.Tensor
 
 
-def _forward(current, w, read_var, generator, p: LIFParameters, adaptation: Adaptation | None):
-    """The step functions' arithmetic over all steps, time-major: spikes, scaled voltages
-    ``s``, masks ``m`` (1 = not refractory) and, with adaptation, thresholds ``A``, each
-    ``(T, B, N)``. Comparisons write floats directly (bool tensors are slow on CPU)."""
+class _Saved(NamedTuple):
+    """What a trial keeps, batch-first ``(B, T, N)``: spikes and pseudo-derivatives (the
+    outputs), and for the backward pass the scaled voltages ``s`` and, with adaptation, the
+    thresholds ``A`` (``None`` when no gradient is needed)."""
+
+    spikes: torch.Tensor
+    psi: torch.Tensor
+    scaled: torch.Tensor | None
+    thresholds: torch.Tensor | None
+
+
+def _forward(current, w, read_var, generator, p, adaptation, for_backward: bool) -> _Saved:
+    """The step functions' arithmetic over all steps (comparisons write floats directly: bool
+    tensors are slow on CPU); per-step values go straight into their ``(B, T, N)`` buffers."""
     batch, n_steps, n = current.shape
     per_task = w.ndim == 3
-    spikes, scaled, keep = (current.new_empty(n_steps, batch, n) for _ in range(3))
-    thresholds = current.new_empty(n_steps, batch, n) if adaptation is not None else None
     var_per_task = read_var is not None and read_var.ndim == 3
-    v, r, b = (current.new_zeros(batch, n) for _ in range(3))
-    z = current.new_zeros(batch, n)
-    # scratch reused every step (fresh ones cost page faults at the 800-neuron generator's size)
-    rec_buf, reset = current.new_empty(batch, n), current.new_empty(batch, n)
+    spikes, psi = current.new_empty(batch, n_steps, n), current.new_empty(batch, n_steps, n)
+    scaled = current.new_empty(batch, n_steps, n) if for_backward else None
+    thresholds = None
+    if for_backward and adaptation is not None:
+        thresholds = current.new_empty(batch, n_steps, n)
+    v, r, b, z = (current.new_zeros(batch, n) for _ in range(4))
+    # scratch reused every step (fresh tensors cost page faults at the generator's size)
+    rec_buf, reset, s_buf, m, a_buf = (current.new_empty(batch, n) for _ in range(5))
+    gain = p.dampening / p.v_th
     a: torch.Tensor | float = p.v_th
     for t in range(n_steps):
         if adaptation is not None:
             b.mul_(adaptation.rho).add_(z)
-            a = torch.mul(adaptation.beta, b, out=thresholds[t]).add_(p.v_th)
+            a_out = a_buf if thresholds is None else thresholds[:, t]
+            a = torch.mul(adaptation.beta, b, out=a_out).add_(p.v_th)
         rows = SpikeRows(z, binary=True) if per_task or var_per_task else None
         rec = rows.times(w) if per_task else torch.mm(z, w, out=rec_buf)
         if read_var is not None:
             std = torch.sqrt(rows.times(read_var) if var_per_task else z @ read_var)
             rec = rec + std * draws.randn(std.shape, generator, dtype=std.dtype, device=std.device)
         v.mul_(p.alpha).add_(current[:, t]).add_(rec).sub_(torch.mul(z, a, out=reset))
-        s = torch.sub(v, a, out=scaled[t]).div_(p.v_th)
-        m = torch.le(r, 0.1, out=keep[t])  # not refractory: r_{t-1} <= 0.1
-        z = torch.gt(s, 0.0, out=spikes[t]).mul_(m)  # norse's heaviside, masked
+        s = torch.sub(v, a, out=s_buf if scaled is None else scaled[:, t]).div_(p.v_th)
+        torch.le(r, 0.1, out=m)  # not refractory: r_{t-1} <= 0.1
+        z = torch.gt(s, 0.0, out=spikes[:, t]).mul_(m)  # norse's heaviside, masked
         r.add_(z, alpha=p.n_refractory).sub_(1.0).clamp_(0.0, p.n_refractory)
-    return spikes, scaled, keep, thresholds
+        # pseudo-derivative gamma / threshold * max(0, 1 - |s|) * m, as lif.pseudo_derivative
+        torch.mul(torch.relu(1.0 - s.abs()).mul_(gain), m, out=psi[:, t])
+    return _Saved(spikes, psi, scaled, thresholds)
 
 
 def _backward_steps(pre, gain, w_t, spikes, p, adaptation, thresholds, out):
     r"""Go back through the steps of one block of tasks (see the module's equations).
 
-    Time-major ``(T, b, N)``: ``pre`` :math:`(\bar z_t \partial_s z_t + \bar\psi_t
-    \partial_s \psi_t)/\vartheta`, ``gain`` :math:`\partial_s z_t / \vartheta`, ``spikes``
-    :math:`z_t`; ``w_t`` the transposed weights (``(N, N)`` or per task ``(b, N, N)``); writes
+    ``(b, T, N)``: ``pre`` :math:`(\bar z_t \partial_s z_t + \bar\psi_t \partial_s
+    \psi_t)/\vartheta`, ``gain`` :math:`\partial_s z_t / \vartheta`, ``spikes`` :math:`z_t`;
+    ``w_t`` the transposed weights (``(N, N)`` or per task ``(b, N, N)``); writes
     :math:`\bar v_t` into ``out``.
     """
-    n_steps = pre.shape[0]
-    gv_next = pre.new_zeros(pre.shape[1:])
+    n_steps = pre.shape[1]
+    gv_next = pre.new_zeros(pre.shape[0], pre.shape[2])
     # scratch reused every step; carry: the gradient reaching z_t from step t + 1
     q, carry, tmp = (torch.zeros_like(gv_next) for _ in range(3))
     gb_next = torch.zeros_like(gv_next) if adaptation is not None else None
     per_task = w_t.ndim == 3
     for t in range(n_steps - 1, -1, -1):
-        torch.addcmul(pre[t], gain[t], carry, out=q)  # s-bar / threshold
+        torch.addcmul(pre[:, t], gain[:, t], carry, out=q)  # s-bar / threshold
         if adaptation is None:
-            gv = torch.add(q, gv_next, alpha=p.alpha, out=out[t])
+            gv = torch.add(q, gv_next, alpha=p.alpha, out=out[:, t])
         else:
-            gv = torch.mul(gv_next, p.alpha, out=out[t]).add_(q)
+            gv = torch.mul(gv_next, p.alpha, out=out[:, t]).add_(q)
         if t == 0:
             break
         if per_task:
@@ -121,62 +137,65 @@ def _backward_steps(pre, gain, w_t, spikes, p, adaptation, thresholds, out):
         if adaptation is None:
             carry.add_(gv, alpha=-p.v_th)
         else:
-            grad_a = q.neg_().sub_(torch.mul(spikes[t - 1], gv, out=tmp))
+            grad_a = q.neg_().sub_(torch.mul(spikes[:, t - 1], gv, out=tmp))
             gb_next.mul_(adaptation.rho).add_(torch.mul(adaptation.beta, grad_a, out=tmp))
-            carry.sub_(torch.mul(thresholds[t], gv, out=tmp)).add_(gb_next)
+            carry.sub_(torch.mul(thresholds[:, t], gv, out=tmp)).add_(gb_next)
         gv_next = gv
 
 
-def _time_major(x: torch.Tensor | None) -> torch.Tensor | None:
-    return None if x is None else x.transpose(0, 1)
+def _previous_spikes_times(spikes: torch.Tensor, grad_v: torch.Tensor) -> torch.Tensor:
+    r""":math:`\sum_{b, t \ge 1} z_{b, t-1}^T \bar v_{b, t}` for shared weights, from the
+    contiguous ``(B * T, N)`` rows: row ``r`` pairs with row ``r + 1``, less the pairs that
+    cross from one task's last step to the next task's first."""
+    n = spikes.shape[-1]
+    z, gv = spikes.reshape(-1, n), grad_v.reshape(-1, n)
+    across = spikes[:-1, -1].T @ grad_v[1:, 0]
+    return (z[:-1].T @ gv[1:]).sub_(across)
 
 
 class _Trial(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, w, read_var, generator, p, adaptation):
-        spikes, scaled, keep, thresholds = _forward(current, w, read_var, generator, p, adaptation)
-        psi = p.dampening / p.v_th * torch.relu(1.0 - scaled.abs()) * keep
-        ctx.save_for_backward(w, spikes, scaled, psi, thresholds)
+        saved = _forward(current, w, read_var, generator, p, adaptation, for_backward=True)
+        ctx.save_for_backward(w, *saved)
         ctx.p, ctx.adaptation = p, adaptation
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None
-        return spikes.transpose(0, 1).contiguous(), psi.transpose(0, 1).contiguous()
+        return saved.spikes, saved.psi
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_psi):
-        w, spikes, scaled, psi, thresholds = ctx.saved_tensors
+        w, spikes, psi, scaled, thresholds = ctx.saved_tensors
         p, adaptation = ctx.p, ctx.adaptation
         # norse's triangle surrogate over the threshold, dz/ds / threshold, is psi itself
         gain = psi
-        pre = torch.zeros_like(scaled)
-        if grad_spikes is not None:
-            torch.mul(_time_major(grad_spikes), gain, out=pre)
+        pre = torch.zeros_like(psi) if grad_spikes is None else grad_spikes * gain
         if grad_psi is not None:
             # d psi / ds / threshold = -gamma / threshold^2 sign(s) [|s| < 1] m: [psi > 0]
             slope = torch.gt(psi, 0.0, out=torch.empty_like(psi)).mul_(torch.sign(scaled))
-            pre.addcmul_(_time_major(grad_psi), slope, value=-p.dampening / p.v_th**2)
-        grad_v = torch.empty_like(scaled)
+            pre.addcmul_(grad_psi, slope, value=-p.dampening / p.v_th**2)
+        grad_v = torch.empty_like(psi)
         grad_w = None
         if w.ndim == 3:
             w_t = w.transpose(1, 2).contiguous()
             for i in range(0, w.shape[0], BACKWARD_BLOCK):
                 block = slice(i, i + BACKWARD_BLOCK)
                 _backward_steps(
-                    pre[:, block],
-                    gain[:, block],
+                    pre[block],
+                    gain[block],
                     w_t[block],
-                    spikes[:, block],
+                    spikes[block],
                     p,
                     adaptation,
-                    None if thresholds is None else thresholds[:, block],
-                    grad_v[:, block],
+                    None if thresholds is None else thresholds[block],
+                    grad_v[block],
                 )
             if ctx.needs_input_grad[1]:  # sum over t >= 1 of z_{t-1}^T v-bar_t
-                grad_w = torch.bmm(spikes[:-1].permute(1, 2, 0), grad_v[1:].transpose(0, 1))
+                grad_w = torch.bmm(spikes[:, :-1].transpose(1, 2), grad_v[:, 1:])
         else:
             _backward_steps(pre, gain, w.T.contiguous(), spikes, p, adaptation, thresholds, grad_v)
             if ctx.needs_input_grad[1]:
-                grad_w = spikes[:-1].flatten(0, 1).T @ grad_v[1:].flatten(0, 1)
-        return grad_v.transpose(0, 1), grad_w, None, None, None, None
+                grad_w = _previous_spikes_times(spikes, grad_v)
+        return grad_v, grad_w, None, None, None, None
 
 
 def recurrent_trial(
@@ -213,12 +232,10 @@ def recurrent_trial(
         raise ValueError(
             f"read-noise variances {tuple(read_var.shape)} do not fit currents {(batch, n)}"
         )
-    spikes, psi = _Trial.apply(
-        current,
-        w_rec.contiguous(),
-        None if read_var is None else read_var.detach().contiguous(),
-        generator,
-        p,
-        adaptation,
-    )
+    w_rec = w_rec.contiguous()
+    read_var = None if read_var is None else read_var.detach().contiguous()
+    if not (torch.is_grad_enabled() and (current.requires_grad or w_rec.requires_grad)):
+        saved = _forward(current, w_rec, read_var, generator, p, adaptation, for_backward=False)
+        return LayerTrial(saved.spikes, saved.psi)
+    spikes, psi = _Trial.apply(current, w_rec, read_var, generator, p, adaptation)
     return LayerTrial(spikes, psi)
