@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
     ).stdout.strip()
     dirty = bool(
         subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            # code only: results/ may hold this session's fresh benchmark files
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", "."]
+            + [":!results"],
             capture_output=True,
             text=True,
         ).stdout.strip()
