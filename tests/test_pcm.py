@@ -125,6 +125,17 @@ def test_bad_input():
         pcm.apply_update(d, torch.zeros(2, 2), pcm.PCMConfig(), _gen())
     with pytest.raises(FloatingPointError, match="NaN"):
         pcm.apply_update(d, torch.full((1, 2, 2), float("inf")), pcm.PCMConfig(), _gen())
+    # one bad value among many finite ones is found wherever it sits (min/max check)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        w = torch.rand(40, 40, generator=_gen(1)) - 0.5
+        w[17, 23] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            pcm.deploy(w, 3, pcm.PCMConfig(), _gen())
+        big = pcm.deploy(torch.rand(40, 40, generator=_gen(1)), 3, pcm.PCMConfig(), _gen())
+        delta = torch.zeros(3, 40, 40)
+        delta[2, 5, 39] = bad
+        with pytest.raises(FloatingPointError, match="nothing was written"):
+            pcm.apply_update(big, delta, pcm.PCMConfig(), _gen())
 
 
 def test_read_at_later_times_drifts_further_and_compensation_restores():
