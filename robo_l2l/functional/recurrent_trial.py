@@ -39,7 +39,7 @@ import torch
 
 from robo_l2l.functional import draws
 from robo_l2l.functional.lif import LIFParameters
-from robo_l2l.functional.spike_matmul import SpikeRows
+from robo_l2l.functional.spike_matmul import SpikeRows, row_offsets
 
 #: tasks per block of the backward pass with per-task weights (16 x 250 kB of 250 x 250 weights:
 #: 2 MB per thread, the per-core cache of the machine it was tuned on)
@@ -85,7 +85,10 @@ def _forward(current, w, read_var, generator, p, adaptation, for_backward: bool)
         thresholds = current.new_empty(batch, n_steps, n)
     v, r, b, z = (current.new_zeros(batch, n) for _ in range(4))
     # scratch reused every step (fresh tensors cost page faults at the generator's size)
-    rec_buf, reset, s_buf, m, a_buf = (current.new_empty(batch, n) for _ in range(5))
+    reset, s_buf, m = (current.new_empty(batch, n) for _ in range(3))
+    rec_buf = None if per_task else current.new_empty(batch, n)
+    a_buf = current.new_empty(batch, n) if adaptation is not None else None
+    offsets = row_offsets(z)
     gain = p.dampening / p.v_th
     a: torch.Tensor | float = p.v_th
     for t in range(n_steps):
@@ -93,7 +96,7 @@ def _forward(current, w, read_var, generator, p, adaptation, for_backward: bool)
             b.mul_(adaptation.rho).add_(z)
             a_out = a_buf if thresholds is None else thresholds[:, t]
             a = torch.mul(adaptation.beta, b, out=a_out).add_(p.v_th)
-        rows = SpikeRows(z, binary=True) if per_task or var_per_task else None
+        rows = SpikeRows(z, True, offsets) if per_task or var_per_task else None
         rec = rows.times(w) if per_task else torch.mm(z, w, out=rec_buf)
         if read_var is not None:
             std = torch.sqrt(rows.times(read_var) if var_per_task else z @ read_var)

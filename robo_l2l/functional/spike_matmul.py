@@ -12,6 +12,12 @@ from __future__ import annotations
 import torch
 
 
+def row_offsets(z: torch.Tensor) -> torch.Tensor:
+    """``(B, 1)``: ``b * N``, the first row of task ``b`` in matrices flattened to ``(B * N, M)``
+    (computed once for a loop over steps, passed to :class:`SpikeRows`)."""
+    return torch.arange(z.shape[0], device=z.device).unsqueeze(1) * z.shape[1]
+
+
 class SpikeRows:
     """The rows of the neurons that fired in one step ``z (B, N)``, chosen once to multiply
     with several per-task matrices ``(B, N, M)`` (the weights and their read-noise variances).
@@ -24,13 +30,16 @@ class SpikeRows:
     tensors are slow on CPU).
     """
 
-    def __init__(self, z: torch.Tensor, binary: bool = False) -> None:
+    def __init__(
+        self, z: torch.Tensor, binary: bool = False, offsets: torch.Tensor | None = None
+    ) -> None:
         self.z = z
         self.k = int(z.sum(1).max() if binary else torch.count_nonzero(z, 1).max())
         if self.k:
             values, index = torch.topk(z if binary else z.abs(), self.k, dim=1, sorted=False)
             self.values = (values if binary else torch.gather(z, 1, index)).unsqueeze(1)
-            offsets = torch.arange(z.shape[0], device=z.device).unsqueeze(1) * z.shape[1]
+            if offsets is None:
+                offsets = row_offsets(z)
             self.flat = (index + offsets).view(-1)
 
     def times(self, w: torch.Tensor) -> torch.Tensor:
