@@ -101,10 +101,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--base", action="append", required=True, help="revision to compare with (repeatable)"
     )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=90)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds; each runs every revision once, in turn"
+    )
+    parser.add_argument("--batch-size", type=int, default=90, help="tasks per inner loop")
     parser.add_argument("--repeats", type=int, default=3, help="timings per run (best kept)")
-    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument(
+        "--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="the authors' robot pickle"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for the JSON/markdown")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.repeats < 1:
