@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     results["device"] = device
     results["batch_size"] = args.batch_size
+    results["weights"] = source
     write_result("bench_inner_loop", results, args.out)
     print(json.dumps(results))
     return results

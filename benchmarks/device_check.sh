@@ -3,7 +3,9 @@
 # the inner loop and the meta-gradient step at batch 90 and 1,000, and 3 minutes of the paper
 # preset (meta-iterations per second, peak memory). Writes one JSON: $1/device_check.json
 # (default runs/device_check-<time>/). Needs a Python with this project installed
-# (pip install -e ".[dev]") and a CUDA build of torch; PYTHON picks the interpreter.
+# (pip install -e ".[dev]") and a CUDA build of torch; PYTHON picks the interpreter, and
+# ROBO_L2L_REFERENCE the folder of the authors' checkpoint (default ../shared/reference; without
+# it the inner-loop timings use random weights, as bench_inner_loop.py says in its output).
 #
 #     bash benchmarks/device_check.sh "$OUT"
 set -uo pipefail
@@ -12,6 +14,7 @@ PYTHON=${PYTHON:-python}
 out=${1:-runs/device_check-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 status=0
+checkpoint=${ROBO_L2L_REFERENCE:-../shared/reference}/rapid_learning_robot_checkpoint.pickle
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its log and exit status
     local name=$1 limit=$2
     shift 2
@@ -27,9 +30,9 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its log an
 "$PYTHON" -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0))" >"$out/gpu.txt"
 step tests 120 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_devices.py -k cuda
 step bench_inner_loop_b90 90 "$PYTHON" benchmarks/bench_inner_loop.py --device cuda \
-    --batch-size 90 --repeats 3 --out "$out/b90"
+    --batch-size 90 --repeats 3 --checkpoint "$checkpoint" --out "$out/b90"
 step bench_inner_loop_b1000 120 "$PYTHON" benchmarks/bench_inner_loop.py --device cuda \
-    --batch-size 1000 --repeats 2 --out "$out/b1000"
+    --batch-size 1000 --repeats 2 --checkpoint "$checkpoint" --out "$out/b1000"
 step bench_train_paper 230 "$PYTHON" benchmarks/bench_train.py --device cuda --preset paper \
     --seconds 180 --threads 0 --out "$out/train"
 "$PYTHON" - "$out" <<'PY'

@@ -83,10 +83,10 @@ def update_pulses(
                 f"{name}: arrays differ in shape {tuple(old.shape)}, {tuple(new.shape)}"
             )
         written = new != old
-        flips = flips + (
-            written & (old != 0) & (new != 0) & (torch.sign(new) != torch.sign(old))
-        ).sum((-2, -1))
-        zeros = zeros + (written & (new == 0)).sum((-2, -1))
+        flipped = written & (old != 0) & (new != 0) & (torch.sign(new) != torch.sign(old))
+        # the counts go where devices_written is (the arrays may be on a GPU, the counts not)
+        flips = flips + flipped.sum((-2, -1)).to(flips.device)
+        zeros = zeros + (written & (new == 0)).sum((-2, -1)).to(zeros.device)
     programmed = devices_written - zeros
     sets = programmed * scheme.set_iterations
     return {
