@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The prepared CUDA check (about 7 minutes on one GPU): the device-parametrised tests on cuda,
-# the inner loop and the meta-gradient step at batch 90 and 1,000, and 3 minutes of the paper
-# preset (meta-iterations per second, peak memory). Writes one JSON: $1/device_check.json
+# the inner loop and the meta-gradient step at batch 90 and 1,000, train.py (3 iterations, then
+# --resume to 5) and evaluate.py (every protocol row, 2 seeds, no closed loop: PyBullet runs on
+# the CPU) with --device cuda, and 3 minutes of the paper preset (meta-iterations per second,
+# peak memory). Writes one JSON: $1/device_check.json
 # (default runs/device_check-<time>/). Needs a Python with this project installed
 # (pip install -e ".[dev]") and a CUDA build of torch; PYTHON picks the interpreter, and
 # ROBO_L2L_REFERENCE the folder of the authors' checkpoint (default ../shared/reference; without
@@ -33,6 +35,12 @@ step bench_inner_loop_b90 90 "$PYTHON" benchmarks/bench_inner_loop.py --device c
     --batch-size 90 --repeats 3 --checkpoint "$checkpoint" --out "$out/b90"
 step bench_inner_loop_b1000 120 "$PYTHON" benchmarks/bench_inner_loop.py --device cuda \
     --batch-size 1000 --repeats 2 --checkpoint "$checkpoint" --out "$out/b1000"
+step train_cli 90 "$PYTHON" scripts/train.py --preset quick --iterations 3 --device cuda \
+    --threads 0 --out "$out/train_run" --quiet
+step train_resume_cli 90 "$PYTHON" scripts/train.py --preset quick --iterations 5 --device cuda \
+    --threads 0 --out "$out/train_run" --resume --quiet
+step evaluate_cli 150 "$PYTHON" scripts/evaluate.py --run results/readout_hw_quick \
+    --seeds 100-101 --tracking-targets 0 --device cuda --out "$out/evaluate" --quiet
 step bench_train_paper 230 "$PYTHON" benchmarks/bench_train.py --device cuda --preset paper \
     --seconds 180 --threads 0 --out "$out/train"
 "$PYTHON" - "$out" <<'PY'
@@ -46,6 +54,16 @@ for name, path in (("inner_loop_b90", "b90/bench_inner_loop.json"),
                    ("train_paper", "train/bench_train.json")):
     f = out / path
     record[name] = json.loads(f.read_text())["result"] if f.exists() else None
+metrics = out / "train_run" / "metrics.jsonl"
+if metrics.exists():
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    record["train_cli"] = {"iterations": max(r["iteration"] for r in rows),
+                           "validation": [r for r in rows if r.get("kind") == "val"]}
+table = out / "evaluate" / "eval.json"
+if table.exists():
+    rows = json.loads(table.read_text())
+    record["evaluate_cli"] = {"rows": len(rows), "n_tasks": rows[0]["n_tasks"],
+                              "loss_after_mean": [r["loss_after_mean"] for r in rows]}
 (out / "device_check.json").write_text(json.dumps(record, indent=1) + "\n")
 print(json.dumps(record))
 PY
