@@ -23,8 +23,9 @@ class SpikeRows:
     with several per-task matrices ``(B, N, M)`` (the weights and their read-noise variances).
 
     With ``k`` the most non-zeros any task has, each task's ``k`` largest entries of :math:`|z|`
-    hold all its non-zeros; the padding entries are zeros and contribute nothing. A gather and a batched product avoid a
-    slow CPU scatter-add; the rows come from the matrices flattened to ``(B * N, M)`` with
+    hold all its non-zeros; the padding entries are zeros and contribute nothing. A gather and
+    a batched product avoid a slow CPU scatter-add; the rows come from the matrices flattened
+    to ``(B * N, M)`` with
     ``index_select`` (3x faster than advanced indexing here). ``binary``: ``z`` holds only 0
     and 1, so the count is a sum and topk's values are the gathered ones (comparisons into bool
     tensors are slow on CPU).
