@@ -60,7 +60,9 @@ def test_repeated_reads_equal_reads_of_repeated_inputs():
     assert not torch.equal(once[:, 0], once[:, 1])  # fresh noise per read
     with torch.no_grad():  # evaluation: the same draws and values
         in_place = F.read_linear(cnn.conv, x, w, var, _gen(6), reps, dim=1)
-    assert torch.equal(in_place, once.detach())
+    # With gradients the convolution reads a channels-last copy (cnn._conv_input), which some
+    # CPUs' kernels round differently (4e-16 seen on an AVX2 EPYC); other draws differ by 1e-3.
+    torch.testing.assert_close(in_place, once.detach(), rtol=0, atol=1e-12)
     (g_once,) = torch.autograd.grad(once.square().sum(), w)
     (g_every,) = torch.autograd.grad(every.square().sum(), w)
     torch.testing.assert_close(g_once, g_every)
