@@ -61,7 +61,13 @@ def rate_regularizer(
     per-task rates ``(B, N)`` to their mean over a meta-batch split across processes
     (:meth:`robo_l2l.distributed.Shard.task_mean`).
     """
-    rate = spikes.mean((0, 1)) if task_mean is None else task_mean(spikes.mean(1))
+    # sum / count is torch's own CPU mean, bit for bit; its backward is an expanded view
+    # instead of mean's (B, T, N) quotient (90 ms at the generator's size, a 72 MB tensor)
+    batch, n_steps = spikes.shape[:2]
+    if task_mean is None:
+        rate = spikes.sum((0, 1)) / (batch * n_steps)
+    else:
+        rate = task_mean(spikes.sum(1) / n_steps)
     return weight * ((rate - target_hz * dt_s) ** 2).sum()
 
 

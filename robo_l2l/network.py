@@ -22,6 +22,7 @@ from robo_l2l.functional.alif import ALIFParameters, adaptation_strength
 from robo_l2l.functional.lif import LIFParameters, lif_initial_state, lif_step, no_self_connections
 from robo_l2l.functional.readout import leaky_filter
 from robo_l2l.functional.recurrent_trial import Adaptation, recurrent_trial
+from robo_l2l.functional.spike_matmul import spike_train_matmul
 
 KAPPA = math.exp(-1.0 / 20.0)  #: readout decay per step (tau_out = 20 ms)
 N_TRAINEE = 250
@@ -86,7 +87,7 @@ def run_generator(
     layer = recurrent_trial(
         current, no_self_connections(w_rec), p.lif, adaptation=Adaptation(beta, p.rho)
     )
-    return GeneratorRun(layer.spikes, leaky_filter(torch.matmul(layer.spikes, w_out), kappa))
+    return GeneratorRun(layer.spikes, leaky_filter(spike_train_matmul(layer.spikes, w_out), kappa))
 
 
 class TraineeStepper:

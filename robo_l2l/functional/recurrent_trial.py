@@ -39,7 +39,7 @@ import torch
 
 from robo_l2l.functional import draws
 from robo_l2l.functional.lif import LIFParameters
-from robo_l2l.functional.spike_matmul import SpikeRows, row_offsets
+from robo_l2l.functional.spike_matmul import SpikeRows, row_offsets, spike_train_outer
 
 #: tasks per block of the backward pass with per-task weights (16 x 250 kB of 250 x 250 weights:
 #: 2 MB per thread, the per-core cache of the machine it was tuned on)
@@ -146,16 +146,6 @@ def _backward_steps(pre, gain, w_t, spikes, p, adaptation, thresholds, out):
         gv_next = gv
 
 
-def _previous_spikes_times(spikes: torch.Tensor, grad_v: torch.Tensor) -> torch.Tensor:
-    r""":math:`\sum_{b, t \ge 1} z_{b, t-1}^T \bar v_{b, t}` for shared weights, from the
-    contiguous ``(B * T, N)`` rows: row ``r`` pairs with row ``r + 1``, less the pairs that
-    cross from one task's last step to the next task's first."""
-    n = spikes.shape[-1]
-    z, gv = spikes.reshape(-1, n), grad_v.reshape(-1, n)
-    across = spikes[:-1, -1].T @ grad_v[1:, 0]
-    return (z[:-1].T @ gv[1:]).sub_(across)
-
-
 class _Trial(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, w, read_var, generator, p, adaptation):
@@ -192,12 +182,10 @@ class _Trial(torch.autograd.Function):
                     None if thresholds is None else thresholds[block],
                     grad_v[block],
                 )
-            if ctx.needs_input_grad[1]:  # sum over t >= 1 of z_{t-1}^T v-bar_t
-                grad_w = torch.bmm(spikes[:, :-1].transpose(1, 2), grad_v[:, 1:])
         else:
             _backward_steps(pre, gain, w.T.contiguous(), spikes, p, adaptation, thresholds, grad_v)
-            if ctx.needs_input_grad[1]:
-                grad_w = _previous_spikes_times(spikes, grad_v)
+        if ctx.needs_input_grad[1]:  # sum over t >= 1 of z_{t-1}^T v-bar_t
+            grad_w = spike_train_outer(spikes, grad_v, shift=1, per_task=w.ndim == 3)
         return grad_v, grad_w, None, None, None, None
 
 
