@@ -54,6 +54,20 @@ def peak_memory_gb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux: KiB
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; ``platform.processor()`` elsewhere): timings
+    and even float rounding of some kernels differ between machines of the same size."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
+
+
 def write_result(name: str, result: dict, out: Path | None) -> Path:
     """Write ``result`` as ``<out>/<name>.json`` and ``.md`` (default runs/bench/<name>-<time>/),
     with the machine it was measured on, so that README figures trace to a file."""
@@ -69,13 +83,15 @@ def write_result(name: str, result: dict, out: Path | None) -> Path:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "platform": platform.platform(),
+        "cpu_model": cpu_model(),
         "load_average_1min": os.getloadavg()[0],
     }
     record = {"benchmark": name, "machine": machine, "result": result}
     atomic_write_text(out / f"{name}.json", json.dumps(record, indent=1) + "\n")
     rows = "".join(f"| {k} | {v:.6g} |\n" for k, v in result.items() if isinstance(v, float))
     text = (
-        f"{name} on {machine['cpus']} CPUs, {machine['torch_threads']} torch threads, "
+        f"{name} on {machine['cpus']} CPUs ({machine['cpu_model']}), "
+        f"{machine['torch_threads']} torch threads, "
         f"load {machine['load_average_1min']:.2f}\n\n| what | value |\n|---|---|\n{rows}"
     )
     atomic_write_text(out / f"{name}.md", text)
