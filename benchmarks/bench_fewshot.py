@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 import torch
-from bench_inner_loop import best_time, write_result  # same folder; run as a script
+from bench_inner_loop import best_time, sgemm_rate, write_result  # same folder; a script
 
 from robo_l2l.fewshot import cnn, maml
 from robo_l2l.fewshot.checkpoint import load_reference_classifier
@@ -83,6 +83,19 @@ def conv_read_draws(passes: int, images: int = 25, channels: int = 56) -> int:
         side = (side - 1) // 2 + 1
         outputs += channels * side * side
     return passes * images * outputs
+
+
+def conv_products_macs(passes: int, images: int = 25, channels: int = 56, sets: int = 2) -> int:
+    """Multiply-adds of the convolutions of one PCM episode: two products per layer and pass
+    (the outputs ``conv(x, w)`` and their read-noise variances ``conv(x^2, sigma^2)``); the first
+    layer's once per distinct image set (support, query), since its input is the same image
+    in every pass."""
+    side, macs = 28, 0
+    for layer in range(4):
+        side = (side - 1) // 2 + 1
+        per_image = side * side * channels * 9 * (1 if layer == 0 else channels)
+        macs += 2 * per_image * images * (sets if layer == 0 else passes)
+    return macs
 
 
 def randn_rate(n: int = 4_000_000, repeats: int = 5) -> float:
@@ -181,6 +194,21 @@ def main(argv: list[str] | None = None) -> dict:
         f"{out['episode_pcm_final_conv_read_draws'] / 1e6:.2f}M (final, "
         f"{out['episode_pcm_final_draw_seconds'] * 1e3:.0f} ms) for the convolutions' read noise"
     )
+    # The floor of the reference's semantics on this machine: the draws above plus the
+    # convolutions' multiply-adds at the machine's own dense sgemm rate (1024^3, this many
+    # threads), with nothing else (batch norm, deployment, readout) counted.
+    out["sgemm_flop_per_s"] = sgemm_rate()
+    for label, passes in (("instrumented", 9), ("final", 5)):
+        macs = conv_products_macs(passes)
+        floor = out[f"episode_pcm_{label}_draw_seconds"] + 2 * macs / out["sgemm_flop_per_s"]
+        out[f"episode_pcm_{label}_conv_macs"] = macs
+        out[f"episode_pcm_{label}_floor_seconds"] = floor
+        print(
+            f"PCM episode, {label}: {macs / 1e6:.0f}M multiply-adds at sgemm's "
+            f"{out['sgemm_flop_per_s'] / 1e9:.1f} GFLOP/s + the draws = {floor * 1e3:.0f} ms "
+            f"floor per process ({REFERENCE_S[f'episode_pcm_{label}'] / floor:.1f}x the "
+            f"reference at most; {torch.get_num_threads()} thread(s))"
+        )
     # Chunks of 1 and 50 episodes in interleaved rounds (the machine's speed drifts).
     rounds: dict[int, list[float]] = {1: [], 50: []}
     for _ in range(args.chunk_rounds):
