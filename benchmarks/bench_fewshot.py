@@ -9,7 +9,9 @@ update (as their own loop: 0.14 s / 0.44 s). Meta-iteration: forward + second-or
 one meta-batch, ideal and PCM, each in a fresh process so that its peak resident memory
 (``VmHWM``, which unlike ``ru_maxrss`` does not inherit the parent's peak across exec) is
 its own. Uses the authors' checkpoint when found in ../shared/reference,
-random weights of the same shapes otherwise (timings do not depend on the values).
+random weights of the same shapes otherwise (timings do not depend on the values). Also
+reports the PCM episode's floor: its convolutions' multiply-adds at this machine's sgemm rate
+plus its read-noise draws at torch's draw rate. ``--skip-meta`` leaves out the meta-iterations.
 Last line: one JSON object (seconds, GB).
 """
 
